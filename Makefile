@@ -1,0 +1,109 @@
+# imapgate -- see README.md.  `make check` and `make demo` install what is
+# missing (Debian packages) first; `make` alone only builds.
+
+PREFIX		?= /usr/local
+SYSCONFDIR	?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SBINDIR		?= $(PREFIX)/sbin
+MANDIR		?= $(PREFIX)/share/man
+UNITDIR		?= $(PREFIX)/lib/systemd/system
+DESTDIR		?=
+
+CC		?= cc
+PKGS		 = gnutls libconfig libsystemd
+HARDEN		 = -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+WARN		 = -Wall -Wextra -Werror
+CFLAGS		?= $(HARDEN)
+ALL_CFLAGS	 = -std=c17 $(WARN) $(CFLAGS)
+ALL_CPPFLAGS	 = -D_GNU_SOURCE \
+		   -DCONFIG_PATH=\"$(SYSCONFDIR)/imapgate/imapgate.conf\" \
+		   $(shell pkg-config --cflags $(PKGS)) $(CPPFLAGS)
+# --as-needed: GnuTLS and libsystemd are linked only once code uses them
+# (libsystemd is dlopen()ed when LISTEN_FDS is set); each linked library
+# costs every connection its start-up time (DESIGN.md section 4).
+ALL_LDFLAGS	 = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDFLAGS)
+LDLIBS		 = $(shell pkg-config --libs $(PKGS)) -lcrypt
+
+SRCS	= src/main.c src/config.c src/conn.c src/log.c src/imap_parse.c \
+	  src/capability.c src/session.c src/sasl.c src/monitor.c src/msg.c \
+	  src/auth_passwd.c src/backend_exec.c src/sandbox.c
+OBJS	= $(SRCS:.c=.o)
+HDRS	= $(wildcard src/*.h)
+
+# What the unit tests link: the pure parts, plus config and passwd-file.
+UNIT_SRCS = src/imap_parse.c src/sasl.c src/capability.c src/config.c \
+	    src/auth_passwd.c src/log.c
+UNIT_TESTS = $(wildcard tests/unit/test_*.c)
+
+.PHONY: all check demo install clean fuzz unit unit-asan deps
+
+all: src/imapgate
+
+src/imapgate: $(OBJS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+src/%.o: src/%.c $(HDRS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+tests/unit/run: $(UNIT_TESTS) tests/unit/unit.h $(UNIT_SRCS) $(HDRS)
+	$(CC) $(ALL_CPPFLAGS) -Isrc -std=c17 $(WARN) -O1 -g -o $@ \
+	    $(UNIT_TESTS) $(UNIT_SRCS) $(LDLIBS)
+
+tests/unit/run-asan: $(UNIT_TESTS) tests/unit/unit.h $(UNIT_SRCS) $(HDRS)
+	clang $(ALL_CPPFLAGS) -Isrc -std=c17 $(WARN) -O1 -g \
+	    -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -fno-omit-frame-pointer -o $@ $(UNIT_TESTS) $(UNIT_SRCS) $(LDLIBS)
+
+tests/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c src/imap_parse.c src/sasl.c \
+    src/imap_parse.h src/sasl.h
+	clang -D_GNU_SOURCE -Isrc -std=c17 $(WARN) -O1 -g \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -o $@ tests/fuzz/fuzz_parse.c src/imap_parse.c src/sasl.c
+
+unit: tests/unit/run
+	tests/unit/run
+
+unit-asan: tests/unit/run-asan
+	tests/unit/run-asan
+
+# A longer fuzzing run than the one `make check` does: FUZZ_SECONDS=600.
+FUZZ_SECONDS ?= 60
+fuzz: tests/fuzz/fuzz_parse
+	mkdir -p tests/fuzz/corpus
+	tests/fuzz/fuzz_parse -max_total_time=$(FUZZ_SECONDS) \
+	    tests/fuzz/corpus tests/fuzz/seeds
+
+deps:
+	tests/install-deps
+
+check: deps
+	$(MAKE) all tests/unit/run tests/unit/run-asan tests/fuzz/fuzz_parse
+	tests/run
+
+demo: deps
+	$(MAKE) all
+	tests/demo
+
+install: src/imapgate
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/imapgate $(DESTDIR)$(SYSCONFDIR)/xinetd.d \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -d -m 755 $(DESTDIR)/var/lib/imapgate/empty
+	install -m 755 src/imapgate $(DESTDIR)$(SBINDIR)/imapgate
+	for u in units/*; do \
+	    sed -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	        -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $$u \
+	        > $(DESTDIR)$(UNITDIR)/$${u#units/}; \
+	done
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    etc/xinetd.d/imapgate > $(DESTDIR)$(SYSCONFDIR)/xinetd.d/imapgate
+	test -e $(DESTDIR)$(SYSCONFDIR)/imapgate/imapgate.conf || \
+	    install -m 644 etc/imapgate.conf \
+	        $(DESTDIR)$(SYSCONFDIR)/imapgate/imapgate.conf
+	install -m 644 man/imapgate.8 $(DESTDIR)$(MANDIR)/man8/imapgate.8
+	install -m 644 man/imapgate.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/imapgate.conf.5
+
+clean:
+	rm -f src/*.o src/imapgate tests/unit/run tests/unit/run-asan \
+	    tests/fuzz/fuzz_parse
+	rm -rf tests/__pycache__ tests/.pytest_cache .pytest_cache

@@ -1,0 +1,32 @@
+/*
+ * The one place that computes the CAPABILITY list, as nginx does: the
+ * operator's tokens, our pre-auth extensions, AUTH= per imap_auth, and
+ * STARTTLS / LOGINDISABLED per the TLS policy.  Pure.
+ */
+#ifndef IMAPGATE_CAPABILITY_H
+#define IMAPGATE_CAPABILITY_H
+
+#include <stddef.h>
+
+/* imap_auth methods, as bits. */
+#define AUTHM_PLAIN	0x01
+#define AUTHM_LOGIN	0x02
+
+enum starttls_mode { STARTTLS_OFF, STARTTLS_ON, STARTTLS_ONLY };
+
+struct capa_policy {
+	char *const	*tokens;	/* imap_capabilities */
+	size_t		 ntokens;
+	unsigned	 auth_methods;	/* AUTHM_* */
+	enum starttls_mode starttls;
+	int		 tls_active;
+};
+
+/* Write the space-separated list into out.  Returns its length, or -1 if
+ * it does not fit. */
+int capability_build(const struct capa_policy *p, char *out, size_t outsize);
+
+/* Is the capability token valid for IMAP (an atom)? */
+int capability_token_ok(const char *tok);
+
+#endif

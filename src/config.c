@@ -1,0 +1,393 @@
+/*
+ * Configuration loading.  Every key is in one table; a key that is not
+ * there is an error, because a misspelt directive that silently does
+ * nothing is worse than one that stops the daemon.
+ */
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+struct ctx {
+	struct config	*c;
+	const char	*path;
+	char		*err;
+	size_t		 errsize;
+};
+
+enum key_type { K_INT, K_FLOAT, K_STRING, K_LIST, K_GROUP };
+
+struct key {
+	const char	*group;		/* NULL: top level */
+	const char	*name;
+	enum key_type	 type;
+	int		(*apply)(struct ctx *, const config_setting_t *);
+};
+
+static int
+fail(struct ctx *x, const config_setting_t *s, const char *fmt, ...)
+{
+	char what[256];
+	const char *name = s != NULL ? config_setting_name(s) : NULL;
+	const config_setting_t *parent;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	/* List elements have no name: name the list they belong to. */
+	if (s != NULL && name == NULL && (parent = config_setting_parent(s)))
+		name = config_setting_name(parent);
+	snprintf(x->err, x->errsize, "%s:%u: %s: %s", x->path,
+	    s != NULL ? config_setting_source_line(s) : 0,
+	    name != NULL ? name : "(top)", what);
+	return -1;
+}
+
+static int
+get_int(struct ctx *x, const config_setting_t *s, long lo, long hi, int *out)
+{
+	long long v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64)
+		return fail(x, s, "expected an integer");
+	v = config_setting_get_int64(s);
+	if (v < lo || v > hi)
+		return fail(x, s, "%lld is out of range (%ld..%ld)", v, lo, hi);
+	*out = (int)v;
+	return 0;
+}
+
+static int
+get_float(struct ctx *x, const config_setting_t *s, double lo, double hi,
+    double *out)
+{
+	double v;
+
+	if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		v = config_setting_get_float(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_INT ||
+	    config_setting_type(s) == CONFIG_TYPE_INT64)
+		v = (double)config_setting_get_int64(s);
+	else
+		return fail(x, s, "expected a number");
+	if (!(v >= lo && v <= hi))
+		return fail(x, s, "%g is out of range (%g..%g)", v, lo, hi);
+	*out = v;
+	return 0;
+}
+
+static int
+get_string(struct ctx *x, const config_setting_t *s, char **out)
+{
+	const char *v;
+
+	if ((v = config_setting_get_string(s)) == NULL)
+		return fail(x, s, "expected a string");
+	free(*out);
+	if ((*out = strdup(v)) == NULL)
+		return fail(x, s, "out of memory");
+	return 0;
+}
+
+static int
+get_path(struct ctx *x, const config_setting_t *s, char **out)
+{
+	if (get_string(x, s, out) < 0)
+		return -1;
+	if ((*out)[0] != '/')
+		return fail(x, s, "\"%s\" is not an absolute path", *out);
+	return 0;
+}
+
+/* A list (or array) of strings into out[max]; returns the count. */
+static int
+get_strings(struct ctx *x, const config_setting_t *s, char **out, int max)
+{
+	int i, n;
+
+	if (!config_setting_is_aggregate(s) || config_setting_is_group(s))
+		return fail(x, s, "expected a list of strings, [\"a\", \"b\"]");
+	if ((n = config_setting_length(s)) > max)
+		return fail(x, s, "more than %d entries", max);
+	for (i = 0; i < n; i++) {
+		out[i] = NULL;
+		if (get_string(x, config_setting_get_elem(s, i), &out[i]) < 0)
+			return -1;
+	}
+	out[n] = NULL;
+	return n;
+}
+
+static int
+apply_capabilities(struct ctx *x, const config_setting_t *s)
+{
+	int i, n;
+
+	if ((n = get_strings(x, s, x->c->capa_tokens, CAPA_TOKENS_MAX - 1)) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!capability_token_ok(x->c->capa_tokens[i]))
+			return fail(x, config_setting_get_elem(s, i),
+			    "\"%s\" is not a capability token",
+			    x->c->capa_tokens[i]);
+	x->c->ncapa = (size_t)n;
+	return 0;
+}
+
+static int
+apply_auth_methods(struct ctx *x, const config_setting_t *s)
+{
+	char *m[8] = { 0 };
+	int i, n, rc = 0;
+
+	if ((n = get_strings(x, s, m, 7)) < 0)
+		return -1;
+	x->c->auth_methods = 0;
+	for (i = 0; i < n && rc == 0; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+
+		if (strcmp(m[i], "plain") == 0)
+			x->c->auth_methods |= AUTHM_PLAIN;
+		else if (strcmp(m[i], "login") == 0)
+			x->c->auth_methods |= AUTHM_LOGIN;
+		else if (strcmp(m[i], "cram-md5") == 0 ||
+		    strcmp(m[i], "external") == 0)
+			rc = fail(x, e, "\"%s\" is not supported by this "
+			    "version (plain, login)", m[i]);
+		else
+			rc = fail(x, e, "unknown method \"%s\" (plain, login)",
+			    m[i]);
+	}
+	for (i = 0; i < n; i++)
+		free(m[i]);
+	return rc;
+}
+
+static int
+apply_client_buffer(struct ctx *x, const config_setting_t *s)
+{
+	int v = 0;
+
+	if (get_int(x, s, CLIENT_BUFFER_MIN, CLIENT_BUFFER_MAX, &v) < 0)
+		return -1;
+	x->c->client_buffer = (size_t)v;
+	return 0;
+}
+
+static int
+apply_greeting(struct ctx *x, const config_setting_t *s)
+{
+	const unsigned char *p;
+
+	if (get_string(x, s, &x->c->greeting) < 0)
+		return -1;
+	if (strlen(x->c->greeting) > GREETING_MAX)
+		return fail(x, s, "longer than %d characters", GREETING_MAX);
+	for (p = (const unsigned char *)x->c->greeting; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return fail(x, s, "only printable ASCII is allowed");
+	return 0;
+}
+
+static int
+apply_timeout(struct ctx *x, const config_setting_t *s)
+{
+	return get_int(x, s, 1, 3600, &x->c->timeout);
+}
+
+static int
+apply_max_errors(struct ctx *x, const config_setting_t *s)
+{
+	return get_int(x, s, 1, 1000, &x->c->max_errors);
+}
+
+static int
+apply_passwd_file(struct ctx *x, const config_setting_t *s)
+{
+	return get_path(x, s, &x->c->passwd_file);
+}
+
+static int
+apply_failure_delay(struct ctx *x, const config_setting_t *s)
+{
+	return get_float(x, s, 0.0, 60.0, &x->c->failure_delay);
+}
+
+static int
+apply_max_attempts(struct ctx *x, const config_setting_t *s)
+{
+	return get_int(x, s, 1, 100, &x->c->max_attempts);
+}
+
+static int
+apply_exec(struct ctx *x, const config_setting_t *s)
+{
+	int n;
+
+	if ((n = get_strings(x, s, x->c->exec_argv, EXEC_ARGS_MAX)) < 0)
+		return -1;
+	if (n == 0)
+		return fail(x, s, "empty: name the mail server program");
+	if (x->c->exec_argv[0][0] != '/')
+		return fail(x, s, "\"%s\" is not an absolute path",
+		    x->c->exec_argv[0]);
+	x->c->exec_argc = n;
+	return 0;
+}
+
+static int
+apply_privsep_user(struct ctx *x, const config_setting_t *s)
+{
+	return get_string(x, s, &x->c->privsep_user);
+}
+
+static int
+apply_privsep_chroot(struct ctx *x, const config_setting_t *s)
+{
+	return get_path(x, s, &x->c->privsep_chroot);
+}
+
+static const struct key keys[] = {
+	{ NULL, "imap_capabilities", K_LIST, apply_capabilities },
+	{ NULL, "imap_auth", K_LIST, apply_auth_methods },
+	{ NULL, "imap_client_buffer", K_INT, apply_client_buffer },
+	{ NULL, "greeting", K_STRING, apply_greeting },
+	{ NULL, "timeout", K_INT, apply_timeout },
+	{ NULL, "max_errors", K_INT, apply_max_errors },
+	{ NULL, "auth", K_GROUP, NULL },
+	{ NULL, "backend", K_GROUP, NULL },
+	{ NULL, "privsep", K_GROUP, NULL },
+	{ "auth", "passwd_file", K_STRING, apply_passwd_file },
+	{ "auth", "failure_delay", K_FLOAT, apply_failure_delay },
+	{ "auth", "max_attempts", K_INT, apply_max_attempts },
+	{ "backend", "exec", K_LIST, apply_exec },
+	{ "privsep", "user", K_STRING, apply_privsep_user },
+	{ "privsep", "chroot", K_STRING, apply_privsep_chroot },
+};
+
+static const struct key *
+find_key(const char *group, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, name) == 0 &&
+		    ((group == NULL && keys[i].group == NULL) ||
+		    (group != NULL && keys[i].group != NULL &&
+		    strcmp(group, keys[i].group) == 0)))
+			return &keys[i];
+	return NULL;
+}
+
+/* Walk one level: every setting must be a known key. */
+static int
+apply_level(struct ctx *x, const config_setting_t *level, const char *group)
+{
+	int i, n = config_setting_length(level);
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(level, i);
+		const char *name = config_setting_name(s);
+		const struct key *k = find_key(group, name);
+
+		if (k == NULL)
+			return fail(x, s, "unknown key%s%s", group ? " in " : "",
+			    group ? group : "");
+		if (k->type == K_GROUP) {
+			if (!config_setting_is_group(s))
+				return fail(x, s, "expected a group, { ... }");
+			if (apply_level(x, s, name) < 0)
+				return -1;
+		} else if (k->apply(x, s) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+set_defaults(struct config *c, const char *path)
+{
+	static const char *const capa[] = { "IMAP4", "IMAP4rev1", "UIDPLUS" };
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	c->path = path;
+	for (i = 0; i < 3; i++)
+		if ((c->capa_tokens[i] = strdup(capa[i])) == NULL)
+			return -1;
+	c->ncapa = 3;
+	c->auth_methods = AUTHM_PLAIN;
+	c->client_buffer = CLIENT_BUFFER_DEFAULT;
+	c->timeout = TIMEOUT_DEFAULT;
+	c->max_errors = MAX_ERRORS_DEFAULT;
+	c->failure_delay = FAILURE_DELAY_DEFAULT;
+	c->max_attempts = MAX_ATTEMPTS_DEFAULT;
+	if ((c->greeting = strdup("imapgate ready")) == NULL ||
+	    (c->privsep_user = strdup("imapgate")) == NULL ||
+	    (c->privsep_chroot = strdup("/var/lib/imapgate/empty")) == NULL)
+		return -1;
+	return 0;
+}
+
+/* What must be there once every key is read. */
+static int
+check_required(struct ctx *x)
+{
+	struct capa_policy p;
+	char capa[CAPABILITY_MAX + 1];
+
+	if (x->c->passwd_file == NULL)
+		return fail(x, NULL, "auth.passwd_file is required");
+	if (x->c->exec_argc == 0)
+		return fail(x, NULL, "backend.exec is required");
+	config_capa_policy(x->c, 0, &p);
+	if (capability_build(&p, capa, sizeof(capa)) < 0)
+		return fail(x, NULL, "imap_capabilities: longer than %d bytes",
+		    CAPABILITY_MAX);
+	return 0;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errsize)
+{
+	struct ctx x = { c, path, err, errsize };
+	config_t cf;
+	int rc;
+
+	if (set_defaults(c, path) < 0) {
+		snprintf(err, errsize, "%s: out of memory", path);
+		return -1;
+	}
+	config_init(&cf);
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errsize, "%s: cannot read the file", path);
+		else
+			snprintf(err, errsize, "%s:%d: %s",
+			    config_error_file(&cf) ? config_error_file(&cf) :
+			    path, config_error_line(&cf), config_error_text(&cf));
+		config_destroy(&cf);
+		return -1;
+	}
+	rc = apply_level(&x, config_root_setting(&cf), NULL);
+	if (rc == 0)
+		rc = check_required(&x);
+	config_destroy(&cf);
+	return rc;
+}
+
+void
+config_capa_policy(const struct config *c, int tls_active,
+    struct capa_policy *p)
+{
+	p->tokens = c->capa_tokens;
+	p->ntokens = c->ncapa;
+	p->auth_methods = c->auth_methods;
+	p->starttls = STARTTLS_OFF;
+	p->tls_active = tls_active;
+}

@@ -1,0 +1,147 @@
+/*
+ * Finding the connection.  libsystemd is loaded only when LISTEN_FDS says
+ * systemd passed the socket: linking it costs every inetd-started process
+ * its start-up time (DESIGN.md section 4).
+ */
+#include <dlfcn.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+
+#include "conn.h"
+
+#define LIBSYSTEMD	"libsystemd.so.0"
+
+/* The socket systemd passed, through libsystemd's own sd_listen_fds(). */
+static int
+systemd_fd(char *err, size_t errsize)
+{
+	int (*listen_fds)(int);
+	void *lib;
+	int n;
+
+	if ((lib = dlopen(LIBSYSTEMD, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		snprintf(err, errsize, "LISTEN_FDS is set but %s: %s",
+		    LIBSYSTEMD, dlerror());
+		return -1;
+	}
+	*(void **)&listen_fds = dlsym(lib, "sd_listen_fds");
+	if (listen_fds == NULL) {
+		snprintf(err, errsize, "%s has no sd_listen_fds", LIBSYSTEMD);
+		return -1;
+	}
+	/* 1: unset LISTEN_* so the mail server we exec does not see them */
+	if ((n = listen_fds(1)) != 1) {
+		snprintf(err, errsize, "systemd passed %d sockets, want 1 "
+		    "(Accept=yes)", n);
+		return -1;
+	}
+	return SD_LISTEN_FDS_START;
+}
+
+/* 1 a connected socket, 0 not a socket, -1 a listening socket. */
+static int
+is_connection(int fd)
+{
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0)
+		return 0;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v)
+		return -1;
+	return 1;
+}
+
+static void
+name_of(const struct sockaddr_storage *ss, socklen_t len, char *ip,
+    size_t ipsize, char *port, size_t portsize)
+{
+	if (ss->ss_family == AF_UNIX ||
+	    getnameinfo((const struct sockaddr *)ss, len, ip, (socklen_t)ipsize,
+	    port, (socklen_t)portsize, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(ip, ipsize, "%s", ss->ss_family == AF_UNIX ?
+		    "unix" : "unknown");
+		snprintf(port, portsize, "0");
+	}
+}
+
+/* A ucspi variable, if it is a plain address or port. */
+static int
+ucspi(const char *name, char *out, size_t outsize)
+{
+	const char *v = getenv(name);
+
+	if (v == NULL || *v == '\0' || strlen(v) >= outsize ||
+	    strspn(v, "0123456789abcdefABCDEF.:") != strlen(v))
+		return 0;
+	memcpy(out, v, strlen(v) + 1);
+	return 1;
+}
+
+static void
+addresses(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (getpeername(c->in, (struct sockaddr *)&ss, &len) == 0)
+		name_of(&ss, len, c->peer_ip, sizeof(c->peer_ip),
+		    c->peer_port, sizeof(c->peer_port));
+	len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(c->in, (struct sockaddr *)&ss, &len) == 0)
+		name_of(&ss, len, c->local_ip, sizeof(c->local_ip),
+		    c->local_port, sizeof(c->local_port));
+	/* tcpserver: its variables are the super-server's word. */
+	if (getenv("PROTO") != NULL && strcmp(getenv("PROTO"), "TCP") == 0) {
+		ucspi("TCPREMOTEIP", c->peer_ip, sizeof(c->peer_ip));
+		ucspi("TCPREMOTEPORT", c->peer_port, sizeof(c->peer_port));
+		ucspi("TCPLOCALIP", c->local_ip, sizeof(c->local_ip));
+		ucspi("TCPLOCALPORT", c->local_port, sizeof(c->local_port));
+	}
+}
+
+int
+conn_find(struct conn *c, char *err, size_t errsize)
+{
+	int one = 1, fd;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->peer_ip, sizeof(c->peer_ip), "unknown");
+	snprintf(c->local_ip, sizeof(c->local_ip), "unknown");
+	snprintf(c->peer_port, sizeof(c->peer_port), "0");
+	snprintf(c->local_port, sizeof(c->local_port), "0");
+	if (getenv("LISTEN_FDS") != NULL) {
+		if ((fd = systemd_fd(err, errsize)) < 0)
+			return -1;
+		c->in = c->out = fd;
+	} else {
+		c->in = 0;
+		c->out = 1;
+	}
+	switch (is_connection(c->in)) {
+	case 0:
+		snprintf(err, errsize, "fd %d is not a socket: imapgate is "
+		    "started by a super-server (systemd, xinetd, inetd, "
+		    "tcpserver)", c->in);
+		return -1;
+	case -1:
+		snprintf(err, errsize, "fd %d is a listening socket: start "
+		    "one imapgate per connection (systemd Accept=yes, "
+		    "xinetd/inetd nowait, systemd-socket-activate -a)", c->in);
+		return -1;
+	}
+	/* Replies are whole lines written at once: do not hold them back. */
+	(void)setsockopt(c->out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	addresses(c);
+	return 0;
+}

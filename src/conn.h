@@ -1,0 +1,22 @@
+/*
+ * Where the client is: fd 0/1 (inetd, xinetd, tcpserver, systemd
+ * StandardInput=socket) or fd 3 (systemd Accept=yes, sd_listen_fds()),
+ * and the addresses of both ends.
+ */
+#ifndef IMAPGATE_CONN_H
+#define IMAPGATE_CONN_H
+
+#include <stddef.h>
+
+#include "limits.h"
+
+struct conn {
+	int	in, out;
+	char	peer_ip[ADDR_MAX], peer_port[8];
+	char	local_ip[ADDR_MAX], local_port[8];
+};
+
+/* Returns 0, or -1 with a reason in err. */
+int conn_find(struct conn *c, char *err, size_t errsize);
+
+#endif

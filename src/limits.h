@@ -1,0 +1,59 @@
+/*
+ * Every limit and timeout imapgate enforces, in one place.
+ * A number that appears in a .c file and bounds something belongs here.
+ */
+#ifndef IMAPGATE_LIMITS_H
+#define IMAPGATE_LIMITS_H
+
+#define IMAPGATE_VERSION	"0.1"
+
+/* imap_client_buffer: RFC 2683 asks for lines of at least 8000 octets. */
+#define CLIENT_BUFFER_DEFAULT	8192
+#define CLIENT_BUFFER_MIN	1024
+#define CLIENT_BUFFER_MAX	65536
+
+/* Tags as nginx restricts them: [A-Za-z0-9._-], at most this many. */
+#define TAG_MAX			32
+/* Longest command name we ever need to look at (AUTHENTICATE). */
+#define CMDNAME_MAX		16
+/* Arguments of one pre-auth command (LOGIN has two, AUTHENTICATE two). */
+#define IMAP_ARGS_MAX		8
+
+/* RFC 4616 asks for at least 255 octets per field; give a little more. */
+#define USER_MAX		256
+#define PASS_MAX		1024
+/* A SASL response line: base64 of authzid NUL authcid NUL passwd. */
+#define SASL_LINE_MAX		(4 * ((USER_MAX * 2 + PASS_MAX + 2 + 2) / 3) + 4)
+
+/* RFC 7888 LITERAL-: non-synchronizing literals up to this size. */
+#define LITERAL_MINUS_MAX	4096
+
+/* RFC 2971 ID limits. */
+#define ID_PAIRS_MAX		30
+#define ID_FIELD_MAX		30
+#define ID_VALUE_MAX		1024
+
+/* Config defaults (nginx names where nginx has them). */
+#define TIMEOUT_DEFAULT		60	/* s, pre-auth idle */
+#define TIMEOUT_TOTAL_FACTOR	3	/* whole pre-auth phase <= 3 * timeout */
+#define MAX_ERRORS_DEFAULT	5
+#define FAILURE_DELAY_DEFAULT	2.0	/* s */
+#define MAX_ATTEMPTS_DEFAULT	3
+#define GREETING_MAX		256
+#define CAPABILITY_MAX		1024	/* the whole capability string */
+#define CAPA_TOKENS_MAX		64
+
+/* passwd-file: longest line we accept; longer lines are skipped, logged. */
+#define PASSWD_LINE_MAX		4096
+#define PASSWD_FIELDS		8
+
+/* Exec handoff: environment entries we build, and their total size. */
+#define EXEC_ARGS_MAX		32
+#define EXEC_ENV_MAX		24
+#define EXEC_ENV_BYTES		(4 * CLIENT_BUFFER_MAX + 4096)
+
+/* A log line, after escaping client bytes. */
+#define LOG_LINE_MAX		1024
+#define ADDR_MAX		64
+
+#endif

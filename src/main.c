@@ -1,0 +1,124 @@
+/*
+ * imapgate: a per-connection IMAP gatekeeper.
+ *
+ * Exit status: 0 session ended normally (or -t found the config valid),
+ * 1 usage or configuration error, 111 temporary or internal failure.
+ * After a successful login this process becomes the mail server.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "limits.h"
+#include "log.h"
+#include "monitor.h"
+#include "sandbox.h"
+#include "session.h"
+
+#define BYE_UNAVAILABLE	"* BYE [UNAVAILABLE] Server misconfigured\r\n"
+
+#ifndef CONFIG_PATH
+#define CONFIG_PATH	"/usr/local/etc/imapgate/imapgate.conf"
+#endif
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: imapgate [-c FILE] [-t] [-V] [-h]\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -t       check the configuration and exit\n"
+	    "  -V       print the version and exit\n"
+	    "  -h       this help\n", CONFIG_PATH);
+}
+
+/* -t: the verdict goes to the operator's terminal, not to a log. */
+static int
+check_config(const char *path)
+{
+	static struct config cfg;
+	char err[CONFIG_ERR_MAX];
+
+	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "imapgate: %s\n", err);
+		return 1;
+	}
+	printf("imapgate: %s: configuration is valid\n", path);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct config cfg;
+	static struct conn conn;
+	struct sandbox sb;
+	char err[CONFIG_ERR_MAX];
+	const char *path = CONFIG_PATH;
+	int opt, test = 0, sp[2];
+	pid_t pid;
+
+	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			printf("imapgate %s\n", IMAPGATE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+	if (test)
+		return check_config(path);
+
+	if (conn_find(&conn, err, sizeof(err)) < 0) {
+		log_init(-1);
+		log_err("%s", err);
+		return 111;
+	}
+	log_init(conn.in);
+	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	if (sandbox_prepare(&cfg, &sb, err, sizeof(err)) < 0)
+		log_fatal("%s", err);
+	if (!sb.root)
+		log_warn("not started as root: the session runs without chroot "
+		    "or a uid change");
+	signal(SIGPIPE, SIG_IGN);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		log_fatal("socketpair: %s", strerror(errno));
+	if ((pid = fork()) < 0)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(sp[0]);
+		if (sandbox_enter(&cfg, &sb, err, sizeof(err)) < 0) {
+			log_err("session: %s", err);
+			(void)!write(conn.out, BYE_UNAVAILABLE,
+			    sizeof(BYE_UNAVAILABLE) - 1);
+			_exit(111);
+		}
+		session_run(&cfg, &conn, sp[1]);
+	}
+	close(sp[1]);
+	monitor_run(&cfg, &conn, sp[0], pid);
+}

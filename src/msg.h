@@ -1,0 +1,55 @@
+/*
+ * Messages between the session (unprivileged) and the monitor, over a
+ * SOCK_SEQPACKET socketpair.  Each type has one exact size (or, for
+ * HANDOFF, a header and a bounded tail); anything else is fatal.
+ */
+#ifndef IMAPGATE_MSG_H
+#define IMAPGATE_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "limits.h"
+
+enum msg_type {
+	MSG_AUTH = 1,		/* session -> monitor: check these credentials */
+	MSG_AUTH_RESULT,	/* monitor -> session */
+	MSG_HANDOFF,		/* session -> monitor: bytes read past login */
+};
+
+enum auth_mech { MECH_LOGIN = 1, MECH_PLAIN, MECH_SASL_LOGIN };
+
+struct msg_auth {
+	uint32_t type;
+	uint32_t mech;		/* enum auth_mech, for the log */
+	uint32_t authz_mismatch;	/* PLAIN authzid named another user */
+	char	 tag[TAG_MAX + 1];
+	char	 user[USER_MAX + 1];
+	char	 pass[PASS_MAX + 1];
+};
+
+enum auth_result { AUTH_OK = 1, AUTH_NO, AUTH_TEMPFAIL, AUTH_AUTHZ };
+
+struct msg_auth_result {
+	uint32_t type;
+	uint32_t result;	/* enum auth_result */
+	uint32_t close;		/* attempts used up: close after answering */
+};
+
+struct msg_handoff {
+	uint32_t type;
+	uint32_t len;
+	unsigned char data[CLIENT_BUFFER_MAX];
+};
+#define MSG_HANDOFF_HDR	offsetof(struct msg_handoff, data)
+
+/* Send one message; 0 or -1. */
+int msg_send(int fd, const void *m, size_t len);
+/* Receive one message of at most max bytes; its size, 0 on EOF, -1 on
+ * error or if it was longer than max. */
+ssize_t msg_recv(int fd, void *m, size_t max);
+/* Is s[0..size) NUL-terminated? */
+int msg_string_ok(const char *s, size_t size);
+
+#endif

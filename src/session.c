@@ -1,0 +1,603 @@
+/*
+ * The SESSION process: the pre-auth IMAP dialogue (RFC 9051/3501, with
+ * nginx's mail proxy as the model for what is accepted before login).
+ *
+ * One fixed buffer holds the command being read; it always starts at
+ * offset 0 and is compacted after each command.  Three modes:
+ *   CMD   parse the command at the buffer's start, answer it;
+ *   SKIP  stream past a rejected command (its literals included), then BAD;
+ *   ID    stream through ID arguments, which may be larger than the buffer.
+ * The session owns no secrets: credentials go to the monitor and are wiped.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capability.h"
+#include "imap_parse.h"
+#include "log.h"
+#include "msg.h"
+#include "sasl.h"
+#include "session.h"
+
+/* Every string the session puts on the wire. */
+#define R_GREETING	"* OK [CAPABILITY %s] %s\r\n"
+#define R_CAPABILITY	"* CAPABILITY %s\r\n%s OK CAPABILITY completed\r\n"
+#define R_NOOP		"%s OK NOOP completed\r\n"
+#define R_LOGOUT	"* BYE Logging out\r\n%s OK LOGOUT completed\r\n"
+#define R_ID		"* ID (\"name\" \"imapgate\")\r\n%s OK ID completed\r\n"
+#define R_BAD		"%s BAD %s\r\n"
+#define R_CONTINUE	"+ OK\r\n"
+#define R_SASL_EMPTY	"+ \r\n"
+#define R_SASL_USER	"+ VXNlcm5hbWU6\r\n"	/* "Username:" */
+#define R_SASL_PASS	"+ UGFzc3dvcmQ6\r\n"	/* "Password:" */
+#define R_NO_MECH	"%s NO Unsupported authentication mechanism\r\n"
+#define R_NO_AUTH	"%s NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
+#define R_NO_AUTHZ	"%s NO [AUTHORIZATIONFAILED] Authorization failed.\r\n"
+#define R_NO_TEMP	"%s NO [UNAVAILABLE] Temporary authentication " \
+			"failure.\r\n"
+#define R_BYE_IDLE	"* BYE Autologout; idle for too long\r\n"
+#define R_BYE_ERRORS	"* BYE Too many invalid commands\r\n"
+#define R_BYE_FAILURES	"* BYE Too many authentication failures\r\n"
+#define R_TOO_LONG	"* BAD Command line too long\r\n" \
+			"* BYE Command line too long\r\n"
+#define R_BYE_LITERAL	"* BYE Literal too large\r\n"
+#define R_BYE_INTERNAL	"* BYE [UNAVAILABLE] Internal error\r\n"
+
+#define REPLY_MAX	(CAPABILITY_MAX + GREETING_MAX + 2 * TAG_MAX + 128)
+#define SASL_DECODED_MAX (2 * USER_MAX + PASS_MAX + 2)
+
+enum mode { M_CMD, M_SKIP, M_ID };
+enum step { STEP_AGAIN, STEP_READ };
+
+struct session {
+	const struct config *cfg;
+	const struct conn *conn;
+	int		 mon;
+	unsigned char	*buf;
+	size_t		 size, len;
+	size_t		 acked;		/* {n} headers before here got "+" */
+	enum mode	 mode;
+	struct imap_skip skip;
+	struct imap_id	 id;
+	char		 tag[TAG_MAX + 1];	/* "*" when there is none */
+	const char	*pending;	/* BAD text once a skip ends */
+	int		 errors;
+	struct timespec	 deadline;	/* end of the whole pre-auth phase */
+	char		 capa[CAPABILITY_MAX + 1];
+	/* Arguments of the command being run, copied out of the buffer. */
+	char		 arg[2][SASL_LINE_MAX + 1];
+};
+
+struct command {
+	const char	*name;
+	int		 min_args, max_args;
+	void		(*run)(struct session *, int nargs);
+};
+
+static unsigned char session_buf[CLIENT_BUFFER_MAX];
+
+static void
+session_exit(struct session *s, int status, const char *reason)
+{
+	log_info("session closed: reason=%s ip=%s errors=%d", reason,
+	    s->conn->peer_ip, s->errors);
+	_exit(status);
+}
+
+static void
+session_write(struct session *s, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(s->conn->out, p, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			session_exit(s, 1, "write error");
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void
+reply(struct session *s, const char *fmt, ...)
+{
+	char line[REPLY_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		log_fatal("reply too long");
+	session_write(s, line, (size_t)n);
+}
+
+static void
+bye(struct session *s, const char *text, const char *reason)
+{
+	session_write(s, text, strlen(text));
+	session_exit(s, 1, reason);
+}
+
+/* Drop n bytes from the buffer's start; wipe what they leave behind,
+ * since a password may have been among them. */
+static void
+consume(struct session *s, size_t n)
+{
+	size_t old = s->len;
+
+	memmove(s->buf, s->buf + n, s->len - n);
+	s->len -= n;
+	explicit_bzero(s->buf + s->len, old - s->len);
+	s->acked = 0;
+}
+
+static long
+ms_until(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000 +
+	    (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* Wait for client bytes, within the idle timeout and the phase deadline. */
+static void
+session_fill(struct session *s)
+{
+	struct pollfd pfd = { s->conn->in, POLLIN, 0 };
+	long wait = ms_until(&s->deadline);
+	ssize_t n;
+	int r;
+
+	if (s->len == s->size)
+		bye(s, R_TOO_LONG, "line too long");
+	if (wait > (long)s->cfg->timeout * 1000)
+		wait = (long)s->cfg->timeout * 1000;
+	if (wait <= 0)
+		bye(s, R_BYE_IDLE, "timeout");
+	do
+		r = poll(&pfd, 1, (int)wait);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		bye(s, R_BYE_IDLE, "timeout");
+	do
+		n = read(s->conn->in, s->buf + s->len, s->size - s->len);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		session_exit(s, 1, "client closed");
+	if (n < 0)
+		session_exit(s, 1, "read error");
+	s->len += (size_t)n;
+}
+
+/* Answer BAD and count it against max_errors. */
+static void
+bad(struct session *s, const char *text)
+{
+	reply(s, R_BAD, s->tag, text);
+	if (++s->errors >= s->cfg->max_errors)
+		bye(s, R_BYE_ERRORS, "too many errors");
+}
+
+/* Reject the command at the buffer's start: skip it whole, then BAD. */
+static void
+reject(struct session *s, const char *text)
+{
+	s->pending = text;
+	imap_skip_init(&s->skip);
+	s->mode = M_SKIP;
+}
+
+static void
+set_tag(struct session *s, const struct imap_cmd *cmd)
+{
+	if (cmd->tag_ok) {
+		memcpy(s->tag, s->buf, cmd->tag_len);
+		s->tag[cmd->tag_len] = '\0';
+	} else
+		snprintf(s->tag, sizeof(s->tag), "*");
+}
+
+/* ---- authentication ---- */
+
+/* Hand the bytes read past the login to the monitor, which execs the mail
+ * server on the client socket; this process is done. */
+static void
+handoff(struct session *s)
+{
+	static struct msg_handoff h;
+
+	h.type = MSG_HANDOFF;
+	h.len = (uint32_t)s->len;
+	memcpy(h.data, s->buf, s->len);
+	if (msg_send(s->mon, &h, MSG_HANDOFF_HDR + s->len) < 0)
+		bye(s, R_BYE_INTERNAL, "monitor gone");
+	_exit(0);
+}
+
+static void
+authenticate(struct session *s, enum auth_mech mech, const char *user,
+    const char *pass, int authz_mismatch)
+{
+	struct msg_auth m;
+	struct msg_auth_result r;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_AUTH;
+	m.mech = mech;
+	m.authz_mismatch = (uint32_t)authz_mismatch;
+	snprintf(m.tag, sizeof(m.tag), "%s", s->tag);
+	snprintf(m.user, sizeof(m.user), "%s", user);
+	snprintf(m.pass, sizeof(m.pass), "%s", pass);
+	if (msg_send(s->mon, &m, sizeof(m)) < 0)
+		bye(s, R_BYE_INTERNAL, "monitor gone");
+	explicit_bzero(&m, sizeof(m));
+	if (msg_recv(s->mon, &r, sizeof(r)) != (ssize_t)sizeof(r) ||
+	    r.type != MSG_AUTH_RESULT)
+		bye(s, R_BYE_INTERNAL, "bad monitor reply");
+	switch (r.result) {
+	case AUTH_OK:
+		handoff(s);
+		break;
+	case AUTH_AUTHZ:
+		reply(s, R_NO_AUTHZ, s->tag);
+		break;
+	case AUTH_TEMPFAIL:
+		reply(s, R_NO_TEMP, s->tag);
+		break;
+	default:
+		reply(s, R_NO_AUTH, s->tag);
+		break;
+	}
+	if (r.close)
+		bye(s, R_BYE_FAILURES, "too many authentication failures");
+}
+
+/*
+ * Decode one SASL response (an initial response, or a line read now) into
+ * out.  Returns its length, or -1 after answering BAD (cancel, bad base64).
+ */
+static long
+sasl_response(struct session *s, const char *ir, unsigned char *out,
+    size_t outsize)
+{
+	char line[SASL_LINE_MAX + 1];
+	unsigned char *lf;
+	size_t n;
+	long dec;
+
+	if (ir == NULL) {
+		while ((lf = memchr(s->buf, '\n', s->len)) == NULL)
+			session_fill(s);
+		n = (size_t)(lf - s->buf);
+		if (n > 0 && s->buf[n - 1] == '\r')
+			n--;
+		if (n > SASL_LINE_MAX) {
+			consume(s, (size_t)(lf - s->buf) + 1);
+			bad(s, "SASL response too long");
+			return -1;
+		}
+		memcpy(line, s->buf, n);
+		line[n] = '\0';
+		consume(s, (size_t)(lf - s->buf) + 1);
+		ir = line;
+	}
+	if (strcmp(ir, "*") == 0) {
+		bad(s, "Authentication canceled");
+		return -1;
+	}
+	dec = strcmp(ir, "=") == 0 ? 0 : b64_decode(ir, strlen(ir), out, outsize);
+	explicit_bzero(line, sizeof(line));
+	if (dec < 0)
+		bad(s, "Invalid base64");
+	return dec;
+}
+
+static void
+auth_plain(struct session *s, const char *ir)
+{
+	unsigned char msg[SASL_DECODED_MAX];
+	char user[USER_MAX + 1], pass[PASS_MAX + 1];
+	enum sasl_result r;
+	long n;
+
+	if (ir == NULL)
+		reply(s, R_SASL_EMPTY);
+	if ((n = sasl_response(s, ir, msg, sizeof(msg))) < 0)
+		return;
+	r = sasl_plain(msg, (size_t)n, user, sizeof(user), pass, sizeof(pass));
+	explicit_bzero(msg, sizeof(msg));
+	if (r == SASL_MALFORMED)
+		bad(s, "Invalid PLAIN message");
+	else
+		authenticate(s, MECH_PLAIN, user, pass, r == SASL_AUTHZ);
+	explicit_bzero(pass, sizeof(pass));
+}
+
+static void
+auth_login(struct session *s, const char *ir)
+{
+	unsigned char msg[SASL_DECODED_MAX];
+	char user[USER_MAX + 1], pass[PASS_MAX + 1];
+	long n;
+
+	if (ir == NULL)
+		reply(s, R_SASL_USER);
+	if ((n = sasl_response(s, ir, msg, sizeof(msg))) < 0)
+		return;
+	if (sasl_login_field(msg, (size_t)n, user, sizeof(user)) != SASL_OK ||
+	    user[0] == '\0') {
+		bad(s, "Invalid user name");
+		return;
+	}
+	reply(s, R_SASL_PASS);
+	if ((n = sasl_response(s, NULL, msg, sizeof(msg))) < 0)
+		return;
+	if (sasl_login_field(msg, (size_t)n, pass, sizeof(pass)) != SASL_OK)
+		bad(s, "Invalid password");
+	else
+		authenticate(s, MECH_SASL_LOGIN, user, pass, 0);
+	explicit_bzero(msg, sizeof(msg));
+	explicit_bzero(pass, sizeof(pass));
+}
+
+/* ---- commands ---- */
+
+static void
+cmd_capability(struct session *s, int nargs)
+{
+	(void)nargs;
+	reply(s, R_CAPABILITY, s->capa, s->tag);
+}
+
+static void
+cmd_noop(struct session *s, int nargs)
+{
+	(void)nargs;
+	reply(s, R_NOOP, s->tag);
+}
+
+static void
+cmd_logout(struct session *s, int nargs)
+{
+	(void)nargs;
+	reply(s, R_LOGOUT, s->tag);
+	session_exit(s, 0, "logout");
+}
+
+static void
+cmd_starttls(struct session *s, int nargs)
+{
+	(void)nargs;
+	bad(s, "STARTTLS is not enabled");
+}
+
+static void
+cmd_login(struct session *s, int nargs)
+{
+	(void)nargs;
+	if (s->arg[0][0] == '\0' || strlen(s->arg[0]) > USER_MAX ||
+	    strlen(s->arg[1]) > PASS_MAX) {
+		bad(s, "Invalid arguments");
+		return;
+	}
+	authenticate(s, MECH_LOGIN, s->arg[0], s->arg[1], 0);
+}
+
+static void
+cmd_authenticate(struct session *s, int nargs)
+{
+	const char *ir = nargs == 2 ? s->arg[1] : NULL;
+
+	if (strcasecmp(s->arg[0], "PLAIN") == 0)
+		auth_plain(s, ir);
+	else if (strcasecmp(s->arg[0], "LOGIN") == 0)
+		auth_login(s, ir);
+	else
+		reply(s, R_NO_MECH, s->tag);
+}
+
+static const struct command commands[] = {
+	{ "CAPABILITY", 0, 0, cmd_capability },
+	{ "NOOP", 0, 0, cmd_noop },
+	{ "LOGOUT", 0, 0, cmd_logout },
+	{ "STARTTLS", 0, 0, cmd_starttls },
+	{ "LOGIN", 2, 2, cmd_login },
+	{ "AUTHENTICATE", 1, 2, cmd_authenticate },
+	{ "ID", 0, 0, NULL },		/* streamed: see id_step() */
+};
+
+static const struct command *
+command_find(const unsigned char *buf, const struct imap_cmd *cmd)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (imap_name_is(buf, cmd, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+/* Largest non-synchronizing literal we take: LITERAL- unless the
+ * operator advertises LITERAL+, and never more than the buffer. */
+static uint64_t
+literal_plus_max(const struct session *s)
+{
+	return strstr(s->capa, "LITERAL+") != NULL ? s->size : LITERAL_MINUS_MAX;
+}
+
+/* A whole command is in the buffer: copy its arguments out, drop it from
+ * the buffer, run it. */
+static void
+dispatch(struct session *s, const struct command *c, const struct imap_cmd *cmd)
+{
+	int i, ok = cmd->nargs >= c->min_args && cmd->nargs <= c->max_args;
+
+	for (i = 0; ok && i < cmd->nargs; i++)
+		ok = imap_arg_copy(s->buf, &cmd->arg[i], s->arg[i],
+		    sizeof(s->arg[i])) >= 0;
+	consume(s, cmd->end);
+	if (ok)
+		c->run(s, cmd->nargs);
+	else
+		bad(s, "Invalid arguments");
+	explicit_bzero(s->arg, sizeof(s->arg));
+}
+
+static enum step
+cmd_step(struct session *s)
+{
+	const struct command *c = NULL;
+	struct imap_cmd cmd;
+	enum imap_status st;
+
+	st = imap_parse(s->buf, s->len, &cmd);
+	set_tag(s, &cmd);
+	if (cmd.name_len > 0) {
+		if ((c = command_find(s->buf, &cmd)) == NULL) {
+			reject(s, "Unknown command");
+			return STEP_AGAIN;
+		}
+		if (c->run == NULL) {
+			consume(s, cmd.name_off + cmd.name_len);
+			imap_id_init(&s->id);
+			s->mode = M_ID;
+			return STEP_AGAIN;
+		}
+	}
+	switch (st) {
+	case IMAP_MORE:
+		if (cmd.lit_hdr_end > 0 && !cmd.lit_sync &&
+		    cmd.lit_size > literal_plus_max(s)) {
+			reject(s, "Literal too large");
+			return STEP_AGAIN;
+		}
+		return STEP_READ;
+	case IMAP_LITERAL:
+		if (cmd.lit_hdr_end > s->acked) {
+			if (cmd.lit_size > s->size - cmd.lit_hdr_end) {
+				reject(s, "Literal too large");
+				return STEP_AGAIN;
+			}
+			reply(s, R_CONTINUE);
+			s->acked = cmd.lit_hdr_end;
+		}
+		return STEP_READ;
+	case IMAP_BAD:
+		if (cmd.lit_size == UINT64_MAX && !cmd.lit_sync) {
+			/* Its bytes cannot be skipped in any sane time. */
+			reply(s, R_BAD, s->tag, cmd.error);
+			bye(s, R_BYE_LITERAL, "literal too large");
+		}
+		reject(s, cmd.error);
+		return STEP_AGAIN;
+	case IMAP_DONE:
+		dispatch(s, c, &cmd);
+		return STEP_AGAIN;
+	}
+	return STEP_AGAIN;
+}
+
+static enum step
+skip_step(struct session *s)
+{
+	enum skip_status st;
+	size_t used;
+
+	st = imap_skip(&s->skip, s->buf, s->len, &used);
+	consume(s, used);
+	switch (st) {
+	case SKIP_MORE:
+		return STEP_READ;
+	case SKIP_HUGE:
+		reply(s, R_BAD, s->tag, s->pending);
+		bye(s, R_BYE_LITERAL, "literal too large");
+		break;
+	default:
+		s->mode = M_CMD;
+		bad(s, s->pending);
+		break;
+	}
+	return STEP_AGAIN;
+}
+
+static enum step
+id_step(struct session *s)
+{
+	enum id_status st;
+	size_t used;
+
+	st = imap_id(&s->id, s->buf, s->len, &used);
+	consume(s, used);
+	switch (st) {
+	case ID_MORE:
+		return STEP_READ;
+	case ID_LITERAL:
+		reply(s, R_CONTINUE);
+		break;
+	case ID_DONE:
+		s->mode = M_CMD;
+		reply(s, R_ID, s->tag);
+		break;
+	case ID_BAD:
+		if (s->id.ended_sync) {
+			s->mode = M_CMD;
+			bad(s, s->id.error);
+			break;
+		}
+		if (s->id.lit_left > LITERAL_SKIP_MAX) {
+			reply(s, R_BAD, s->tag, s->id.error);
+			bye(s, R_BYE_LITERAL, "literal too large");
+		}
+		imap_skip_literal(&s->skip, s->id.lit_left);
+		s->pending = s->id.error;
+		s->mode = M_SKIP;
+		break;
+	}
+	return STEP_AGAIN;
+}
+
+void
+session_run(const struct config *cfg, const struct conn *conn, int monitor_fd)
+{
+	static struct session s;
+	struct capa_policy p;
+	enum step st;
+
+	s.cfg = cfg;
+	s.conn = conn;
+	s.mon = monitor_fd;
+	s.buf = session_buf;
+	s.size = cfg->client_buffer;
+	s.mode = M_CMD;
+	clock_gettime(CLOCK_MONOTONIC, &s.deadline);
+	s.deadline.tv_sec += (time_t)cfg->timeout * TIMEOUT_TOTAL_FACTOR;
+	config_capa_policy(cfg, 0, &p);
+	if (capability_build(&p, s.capa, sizeof(s.capa)) < 0)
+		log_fatal("capability list too long");
+	reply(&s, R_GREETING, s.capa, cfg->greeting);
+	for (;;) {
+		if (s.len == 0)
+			st = STEP_READ;
+		else if (s.mode == M_SKIP)
+			st = skip_step(&s);
+		else if (s.mode == M_ID)
+			st = id_step(&s);
+		else
+			st = cmd_step(&s);
+		if (st == STEP_READ)
+			session_fill(&s);
+	}
+}
