@@ -2,6 +2,8 @@
  * passwd-file authentication (Dovecot's format), through libcrypt.
  */
 #include <crypt.h>
+#include <errno.h>
+#include <stdint.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "auth_passwd.h"
+#include "log.h"
 
 /* Hashed for an unknown user when the file has no crypt hash to borrow:
  * a SHA-512 crypt setting at the default cost. */
@@ -101,9 +104,14 @@ parse_id(const char *s, int is_gid, unsigned long *out)
 
 	if (*s == '\0')
 		return -1;
-	*out = strtoul(s, &end, 10);
-	if (*end == '\0')
+	if (*s >= '0' && *s <= '9') {
+		/* Digits only, and below (uid_t)-1, which means "no id". */
+		errno = 0;
+		*out = strtoul(s, &end, 10);
+		if (*end != '\0' || errno == ERANGE || *out >= UINT32_MAX)
+			return -1;
 		return 0;
+	}
 	if (is_gid) {
 		if ((gr = getgrnam(s)) == NULL)
 			return -1;
@@ -164,7 +172,7 @@ passwd_check(const char *path, const char *user, const char *pass,
 	    dummy[PASSWD_LINE_MAX];
 	char *field[PASSWD_FIELDS];
 	const char *cp;
-	int found = 0, too_long, r;
+	int found = 0, too_long, r, lineno = 0;
 	FILE *f;
 
 	if ((f = fopen(path, "re")) == NULL) {
@@ -173,6 +181,9 @@ passwd_check(const char *path, const char *user, const char *pass,
 	}
 	snprintf(dummy, sizeof(dummy), "%s", DUMMY_SETTING);
 	while (read_line(f, line, sizeof(line), &too_long)) {
+		lineno++;
+		if (too_long)
+			log_warn("%s:%d: line too long, skipped", path, lineno);
 		if (too_long || line[0] == '#' || line[0] == '\0')
 			continue;
 		passwd_split(line, field);

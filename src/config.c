@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 
@@ -41,9 +42,11 @@ fail(struct ctx *x, const config_setting_t *s, const char *fmt, ...)
 	/* List elements have no name: name the list they belong to. */
 	if (s != NULL && name == NULL && (parent = config_setting_parent(s)))
 		name = config_setting_name(parent);
-	snprintf(x->err, x->errsize, "%s:%u: %s: %s", x->path,
-	    s != NULL ? config_setting_source_line(s) : 0,
-	    name != NULL ? name : "(top)", what);
+	if (s == NULL)
+		snprintf(x->err, x->errsize, "%s: %s", x->path, what);
+	else
+		snprintf(x->err, x->errsize, "%s:%u: %s: %s", x->path,
+		    config_setting_source_line(s), name ? name : "(list)", what);
 	return -1;
 }
 
@@ -114,6 +117,10 @@ get_strings(struct ctx *x, const config_setting_t *s, char **out, int max)
 		return fail(x, s, "expected a list of strings, [\"a\", \"b\"]");
 	if ((n = config_setting_length(s)) > max)
 		return fail(x, s, "more than %d entries", max);
+	for (i = 0; i <= max && out[i] != NULL; i++) {
+		free(out[i]);		/* the defaults */
+		out[i] = NULL;
+	}
 	for (i = 0; i < n; i++) {
 		out[i] = NULL;
 		if (get_string(x, config_setting_get_elem(s, i), &out[i]) < 0)
@@ -130,11 +137,20 @@ apply_capabilities(struct ctx *x, const config_setting_t *s)
 
 	if ((n = get_strings(x, s, x->c->capa_tokens, CAPA_TOKENS_MAX - 1)) < 0)
 		return -1;
-	for (i = 0; i < n; i++)
-		if (!capability_token_ok(x->c->capa_tokens[i]))
-			return fail(x, config_setting_get_elem(s, i),
-			    "\"%s\" is not a capability token",
-			    x->c->capa_tokens[i]);
+	for (i = 0; i < n; i++) {
+		const char *t = x->c->capa_tokens[i];
+		const config_setting_t *e = config_setting_get_elem(s, i);
+
+		if (!capability_token_ok(t))
+			return fail(x, e, "\"%s\" is not a capability token", t);
+		/* These follow imap_auth and the TLS policy; listed by hand
+		 * they could offer AUTH= where the policy forbids it. */
+		if (strncasecmp(t, "AUTH=", 5) == 0 ||
+		    strcasecmp(t, "STARTTLS") == 0 ||
+		    strcasecmp(t, "LOGINDISABLED") == 0)
+			return fail(x, e, "\"%s\" is added automatically; "
+			    "use imap_auth", t);
+	}
 	x->c->ncapa = (size_t)n;
 	return 0;
 }

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "capability.h"
-#include "limits.h"
+#include "bounds.h"
 
 struct config {
 	const char *path;

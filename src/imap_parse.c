@@ -6,8 +6,6 @@
 
 #include "imap_parse.h"
 
-#define LITERAL_DIGITS_MAX	20
-
 /* Tag characters as nginx restricts them: a defence against cross-protocol
  * reflection (ALPACA), where an HTTP request line would make a tag. */
 int
@@ -89,8 +87,10 @@ scan_literal(const unsigned char *buf, size_t len, size_t *i,
 	uint64_t n = 0;
 	int sync = 1, le;
 
+	/* Saturate past LITERAL_SKIP_MAX rather than count digits: leading
+	 * zeros are allowed (number = 1*DIGIT) and add nothing. */
 	for (; p < len && is_digit(buf[p]); p++, digits++)
-		if (digits < LITERAL_DIGITS_MAX)
+		if (n <= LITERAL_SKIP_MAX)
 			n = n * 10 + (uint64_t)(buf[p] - '0');
 	if (p == len)
 		return IMAP_MORE;
@@ -109,12 +109,14 @@ scan_literal(const unsigned char *buf, size_t len, size_t *i,
 		return IMAP_MORE;
 	if (le == 0)
 		return bad(cmd, "Literal not at end of line");
-	cmd->lit_size = digits > 10 || n > LITERAL_SKIP_MAX ? UINT64_MAX : n;
+	cmd->lit_size = n > LITERAL_SKIP_MAX ? UINT64_MAX : n;
 	cmd->lit_sync = sync;
 	cmd->lit_hdr_end = p + (size_t)le;
 	if (cmd->lit_size == UINT64_MAX)
 		return bad(cmd, "Literal too large");
-	if (len - cmd->lit_hdr_end < n)
+	/* A {n} client waits for "+" before it sends anything more, even
+	 * for {0}: nothing past the header means the continuation is due. */
+	if (len - cmd->lit_hdr_end < n || (sync && len == cmd->lit_hdr_end))
 		return sync ? IMAP_LITERAL : IMAP_MORE;
 	a->type = ARG_LITERAL;
 	a->off = cmd->lit_hdr_end;
@@ -171,8 +173,12 @@ scan_head(const unsigned char *buf, size_t len, size_t *i, struct imap_cmd *cmd)
 	if (p == len)
 		return IMAP_MORE;
 	cmd->tag_len = p;
+	/* A lone CR may be the start of an empty line or not: wait, so the
+	 * answer does not depend on how the bytes were split. */
+	if (p == 0 && line_end(buf, len, p) < 0)
+		return IMAP_MORE;
 	if (p == 0 || buf[p] != ' ')
-		return bad(cmd, p == 0 && line_end(buf, len, p) != 0 ?
+		return bad(cmd, p == 0 && line_end(buf, len, p) > 0 ?
 		    "Empty command line" : "Invalid tag");
 	cmd->tag_ok = 1;
 	start = ++p;
@@ -237,6 +243,8 @@ imap_arg_copy(const unsigned char *buf, const struct imap_arg *a, char *dst,
 {
 	size_t i, n = 0;
 
+	if (dstsize == 0)
+		return -1;
 	for (i = 0; i < a->len; i++) {
 		unsigned char c = buf[a->off + i];
 
@@ -272,8 +280,8 @@ imap_name_is(const unsigned char *buf, const struct imap_cmd *cmd,
 /* ---- skipping a rejected command ---- */
 
 enum {
-	SK_LINE, SK_QUOTED, SK_QESC, SK_BRACE, SK_PLUS, SK_CLOSE, SK_CLOSECR,
-	SK_LITERAL, SK_CR
+	SK_LINE, SK_QUOTED, SK_QESC, SK_BRACE, SK_DIGITS, SK_PLUS, SK_CLOSE,
+	SK_CLOSECR, SK_LITERAL, SK_CR
 };
 
 void
@@ -341,12 +349,16 @@ imap_skip(struct imap_skip *s, const unsigned char *p, size_t len,
 				continue;
 			break;
 		case SK_BRACE:
+		case SK_DIGITS:
 			if (is_digit(c)) {
 				if (s->num <= LITERAL_SKIP_MAX)
 					s->num = s->num * 10 + (c - '0');
+				s->state = SK_DIGITS;
 				continue;
 			}
-			if (c == '+' || c == '}') {
+			/* "{}" and "{+}" are no literals, as in imap_parse():
+			 * the line they end is the command's last. */
+			if ((c == '+' || c == '}') && s->state == SK_DIGITS) {
 				s->sync = c == '}';
 				s->state = c == '+' ? SK_PLUS : SK_CLOSE;
 				continue;
@@ -410,8 +422,8 @@ imap_skip(struct imap_skip *s, const unsigned char *p, size_t len,
 
 enum {
 	ID_SP0, ID_ARG0, ID_NIL, ID_LIST_FIRST, ID_STR, ID_Q, ID_QESC,
-	ID_LBRACE, ID_LPLUS, ID_LCLOSE, ID_LCR, ID_LIT, ID_AFTER, ID_EOL,
-	ID_EOLCR
+	ID_QBAD, ID_QBADESC, ID_LBRACE, ID_LDIGITS, ID_LPLUS, ID_LCLOSE,
+	ID_LCR, ID_LIT, ID_AFTER, ID_EOL, ID_EOLCR
 };
 
 void
@@ -432,6 +444,33 @@ id_bad(struct imap_id *s, const char *why)
 {
 	s->error = why;
 	return ID_BAD;
+}
+
+/*
+ * An error inside a quoted string: report it at the string's end.  The
+ * skipper that takes over after ID_BAD starts outside any string; from the
+ * middle of one it would take the rest for command text, and then the
+ * quoted text for what follows it ("{n+}" literals missed, lines ended).
+ */
+static enum id_status
+id_drain(struct imap_id *s, const char *why)
+{
+	s->error = why;
+	s->state = ID_QBAD;
+	return ID_MORE;
+}
+
+/*
+ * Is the byte that ID_BAD stopped at part of what was scanned -- a closing
+ * quote, a literal header's line end?  Then the skipper must not see it:
+ * it would open a quoted string, or end the command before {n+} data.
+ */
+static int
+id_bad_eats(const struct imap_id *s, unsigned char c)
+{
+	if (c == '"')
+		return s->state == ID_Q || s->state == ID_QBAD;
+	return c == '\n' && (s->state == ID_LCLOSE || s->state == ID_LCR);
 }
 
 /* A string (quoted, literal or NIL) ended. */
@@ -477,8 +516,11 @@ id_literal_header(struct imap_id *s)
 	}
 	s->lit_left = s->num;
 	if (s->lit_left == 0) {
-		if ((st = id_string_end(s)) == ID_BAD)
+		if ((st = id_string_end(s)) == ID_BAD) {
+			/* As above: a {0} command ends here, a {0+} goes on. */
+			s->ended_sync = s->sync;
 			return st;
+		}
 		return s->sync ? ID_LITERAL : ID_MORE;
 	}
 	s->state = ID_LIT;
@@ -532,21 +574,40 @@ id_byte(struct imap_id *s, unsigned char c)
 			s->state = ID_QESC;
 			return ID_MORE;
 		}
-		if (c == '\r' || c == '\n' || c == '\0')
+		/* A line end ends the command, here and for the skipper. */
+		if (c == '\r' || c == '\n')
 			return id_bad(s, "Invalid quoted string");
+		if (c == '\0')
+			return id_drain(s, "Invalid quoted string");
 		break;
 	case ID_QESC:
-		if (c != '"' && c != '\\')
+		if (c == '\r' || c == '\n')
 			return id_bad(s, "Invalid escape in quoted string");
+		if (c != '"' && c != '\\')
+			return id_drain(s, "Invalid escape in quoted string");
 		s->state = ID_Q;
 		break;
+	case ID_QBAD:
+		if (c == '\\')
+			s->state = ID_QBADESC;
+		else if (c == '"' || c == '\r' || c == '\n')
+			return id_bad(s, s->error);
+		return ID_MORE;
+	case ID_QBADESC:
+		if (c == '\r' || c == '\n')
+			return id_bad(s, s->error);
+		s->state = ID_QBAD;
+		return ID_MORE;
 	case ID_LBRACE:
+	case ID_LDIGITS:
 		if (is_digit(c)) {
 			if (s->num <= LITERAL_SKIP_MAX)
 				s->num = s->num * 10 + (c - '0');
+			s->state = ID_LDIGITS;
 			return ID_MORE;
 		}
-		if (c == '+' || c == '}') {
+		/* A count needs a digit, as in imap_parse(). */
+		if ((c == '+' || c == '}') && s->state == ID_LDIGITS) {
 			s->sync = c == '}';
 			s->state = c == '+' ? ID_LPLUS : ID_LCLOSE;
 			return ID_MORE;
@@ -592,7 +653,7 @@ id_byte(struct imap_id *s, unsigned char c)
 	}
 	/* A character inside a quoted string. */
 	if (++s->strlen > id_limit(s))
-		return id_bad(s, "ID field too long");
+		return id_drain(s, "ID field too long");
 	return ID_MORE;
 }
 
@@ -618,9 +679,9 @@ imap_id(struct imap_id *s, const unsigned char *p, size_t len, size_t *used)
 		}
 		st = id_byte(s, p[i]);
 		if (st == ID_BAD) {
-			/* The offending byte is left for the skipper, except a
-			 * literal header's line end, which it must not see. */
-			*used = s->lit_left > 0 || s->ended_sync ? i + 1 : i;
+			/* The offending byte is left for the skipper, unless
+			 * it ended something the skipper must not see. */
+			*used = id_bad_eats(s, p[i]) ? i + 1 : i;
 			return st;
 		}
 		i++;

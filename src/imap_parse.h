@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limits.h"
+#include "bounds.h"
 
 enum imap_status {
 	IMAP_MORE,	/* incomplete: read more bytes */

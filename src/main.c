@@ -1,9 +1,11 @@
 /*
  * imapgate: a per-connection IMAP gatekeeper.
  *
- * Exit status: 0 session ended normally (or -t found the config valid),
- * 1 usage or configuration error, 111 temporary or internal failure.
- * After a successful login this process becomes the mail server.
+ * Exit status: 0 the client logged out (or -t found the config valid, or
+ * -V, -h); 1 usage or configuration error, or the client left without
+ * LOGOUT (closed, timed out, too many errors or failed logins); 111
+ * temporary or internal failure.  After a successful login this process
+ * becomes the mail server, whose status it then is.
  */
 #include <errno.h>
 #include <signal.h>
@@ -15,7 +17,7 @@
 
 #include "config.h"
 #include "conn.h"
-#include "limits.h"
+#include "bounds.h"
 #include "log.h"
 #include "monitor.h"
 #include "sandbox.h"
@@ -44,10 +46,25 @@ check_config(const char *path)
 	static struct config cfg;
 	char err[CONFIG_ERR_MAX];
 
+	struct sandbox sb;
+
 	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "imapgate: %s\n", err);
 		return 1;
 	}
+	/*
+	 * What a connection would find missing on this machine: warn now
+	 * rather than fail then.  Warnings only, so that a file can be
+	 * checked before it is deployed where these exist.
+	 */
+	if (sandbox_prepare(&cfg, &sb, err, sizeof(err)) < 0)
+		fprintf(stderr, "imapgate: warning: %s: %s\n", path, err);
+	if (access(cfg.passwd_file, R_OK) < 0)
+		fprintf(stderr, "imapgate: warning: %s: auth.passwd_file %s: "
+		    "%s\n", path, cfg.passwd_file, strerror(errno));
+	if (access(cfg.exec_argv[0], X_OK) < 0)
+		fprintf(stderr, "imapgate: warning: %s: backend.exec %s: %s\n",
+		    path, cfg.exec_argv[0], strerror(errno));
 	printf("imapgate: %s: configuration is valid\n", path);
 	return 0;
 }

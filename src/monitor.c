@@ -16,7 +16,6 @@
 #include "monitor.h"
 #include "msg.h"
 
-#define MONITOR_SLACK	10	/* s past the session's own deadline */
 
 static pid_t session_pid;
 
@@ -132,8 +131,9 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 		    why, m->failures);
 		if (res.result == AUTH_TEMPFAIL)
 			log_err("auth: %s (user \"%s\")", why, user);
-		else
-			delay_failure(m, &start);
+		/* Every failure waits, a temporary one too: an instant answer
+		 * would tell that the user exists (a bad hash, say). */
+		delay_failure(m, &start);
 	}
 	if (msg_send(m->fd, &res, sizeof(res)) < 0)
 		monitor_finish();

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "limits.h"
+#include "bounds.h"
 
 enum msg_type {
 	MSG_AUTH = 1,		/* session -> monitor: check these credentials */

@@ -88,9 +88,9 @@ sandbox_enter(const struct config *c, const struct sandbox *sb, char *err,
 		snprintf(err, errsize, "no_new_privs: %s", strerror(errno));
 		return -1;
 	}
-	/* The session forks nothing, writes no files, dumps no core. */
+	/* The session forks nothing and dumps no core.  (No RLIMIT_FSIZE:
+	 * fd 2 may be a log file, and SIGXFSZ would kill the session.) */
 	limit(RLIMIT_NPROC, 0);
-	limit(RLIMIT_FSIZE, 0);
 	limit(RLIMIT_CORE, 0);
 	return 0;
 }

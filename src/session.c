@@ -50,7 +50,6 @@
 #define R_BYE_LITERAL	"* BYE Literal too large\r\n"
 #define R_BYE_INTERNAL	"* BYE [UNAVAILABLE] Internal error\r\n"
 
-#define REPLY_MAX	(CAPABILITY_MAX + GREETING_MAX + 2 * TAG_MAX + 128)
 #define SASL_DECODED_MAX (2 * USER_MAX + PASS_MAX + 2)
 
 enum mode { M_CMD, M_SKIP, M_ID };
@@ -405,8 +404,12 @@ cmd_authenticate(struct session *s, int nargs)
 		auth_plain(s, ir);
 	else if (strcasecmp(s->arg[0], "LOGIN") == 0)
 		auth_login(s, ir);
-	else
+	else {
+		/* A NO, but a client cycling through names is misbehaving. */
 		reply(s, R_NO_MECH, s->tag);
+		if (++s->errors >= s->cfg->max_errors)
+			bye(s, R_BYE_ERRORS, "too many errors");
+	}
 }
 
 static const struct command commands[] = {
@@ -430,12 +433,19 @@ command_find(const unsigned char *buf, const struct imap_cmd *cmd)
 	return NULL;
 }
 
-/* Largest non-synchronizing literal we take: LITERAL- unless the
- * operator advertises LITERAL+, and never more than the buffer. */
+/* Largest non-synchronizing literal we take at hdr_end: LITERAL- (RFC
+ * 7888) unless the operator advertises LITERAL+, never more than what is
+ * left of the buffer. */
 static uint64_t
-literal_plus_max(const struct session *s)
+literal_plus_max(const struct session *s, size_t hdr_end)
 {
-	return strstr(s->capa, "LITERAL+") != NULL ? s->size : LITERAL_MINUS_MAX;
+	uint64_t room = s->size - hdr_end;
+	size_t i;
+
+	for (i = 0; i < s->cfg->ncapa; i++)
+		if (strcasecmp(s->cfg->capa_tokens[i], "LITERAL+") == 0)
+			return room;
+	return room < LITERAL_MINUS_MAX ? room : LITERAL_MINUS_MAX;
 }
 
 /* A whole command is in the buffer: copy its arguments out, drop it from
@@ -480,7 +490,7 @@ cmd_step(struct session *s)
 	switch (st) {
 	case IMAP_MORE:
 		if (cmd.lit_hdr_end > 0 && !cmd.lit_sync &&
-		    cmd.lit_size > literal_plus_max(s)) {
+		    cmd.lit_size > literal_plus_max(s, cmd.lit_hdr_end)) {
 			reject(s, "Literal too large");
 			return STEP_AGAIN;
 		}

@@ -2,8 +2,8 @@
  * Every limit and timeout imapgate enforces, in one place.
  * A number that appears in a .c file and bounds something belongs here.
  */
-#ifndef IMAPGATE_LIMITS_H
-#define IMAPGATE_LIMITS_H
+#ifndef IMAPGATE_BOUNDS_H
+#define IMAPGATE_BOUNDS_H
 
 #define IMAPGATE_VERSION	"0.1"
 
@@ -43,7 +43,8 @@
 #define CAPABILITY_MAX		1024	/* the whole capability string */
 #define CAPA_TOKENS_MAX		64
 
-/* passwd-file: longest line we accept; longer lines are skipped, logged. */
+/* passwd-file: the line buffer; a line of PASSWD_LINE_MAX - 2 bytes or
+ * more (without its newline) is skipped and logged. */
 #define PASSWD_LINE_MAX		4096
 #define PASSWD_FIELDS		8
 
@@ -51,6 +52,12 @@
 #define EXEC_ARGS_MAX		32
 #define EXEC_ENV_MAX		24
 #define EXEC_ENV_BYTES		(4 * CLIENT_BUFFER_MAX + 4096)
+
+/* One reply line we build: the greeting is the longest. */
+#define REPLY_MAX		(CAPABILITY_MAX + GREETING_MAX + 2 * TAG_MAX + 128)
+
+/* The monitor's own alarm: this long past the session's deadlines. */
+#define MONITOR_SLACK		10	/* s */
 
 /* A log line, after escaping client bytes. */
 #define LOG_LINE_MAX		1024
