@@ -1,0 +1,374 @@
+/*
+ * config_load(): defaults, every key, and errors that name FILE:LINE and
+ * the key.  Each case writes its file under /tmp with mkstemp().
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "unit.h"
+
+#define MINIMAL \
+	"auth = { passwd_file = \"/etc/imapgate/passwd\"; };\n" \
+	"backend = { exec = [\"/usr/lib/dovecot/imap\"]; };\n"
+
+static char path[64];
+
+static const char *
+write_conf(const char *text)
+{
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/imapgate-unit-XXXXXX");
+	if ((fd = mkstemp(path)) < 0 ||
+	    write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
+	    close(fd) < 0)
+		abort();
+	return path;
+}
+
+/* Free what config_load() allocated and can still be reached. */
+static void
+release(struct config *c)
+{
+	int i;
+
+	for (i = 0; i < CAPA_TOKENS_MAX; i++)
+		free(c->capa_tokens[i]);
+	for (i = 0; i <= EXEC_ARGS_MAX; i++)
+		free(c->exec_argv[i]);
+	free(c->greeting);
+	free(c->passwd_file);
+	free(c->privsep_user);
+	free(c->privsep_chroot);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Load text; returns config_load()'s result, err filled. */
+static int
+load(struct config *c, const char *text, char *err, size_t errsize)
+{
+	int rc;
+
+	err[0] = '\0';
+	rc = config_load(c, write_conf(text), err, errsize);
+	unlink(path);
+	return rc;
+}
+
+/* The file must fail with exactly "PATH:LINE: what", or "PATH: what" when
+ * line is 0 (what is missing has no line). */
+static void
+fails_with(const char *f, int l, const char *text, int line,
+    const char *what)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX];
+
+	CHECK_EQ_AT(f, l, load(&c, text, err, sizeof(err)), -1);
+	if (line > 0)
+		snprintf(want, sizeof(want), "%s:%d: %s", path, line, what);
+	else
+		snprintf(want, sizeof(want), "%s: %s", path, what);
+	CHECK_STR_AT(f, l, err, want);
+	release(&c);
+}
+
+#define FAILS(text, line, what) \
+	fails_with(__FILE__, __LINE__, text, line, what)
+
+static void
+config_minimal_defaults(void)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	CHECK_EQ(load(&c, MINIMAL, err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_STR(c.path, path);
+	CHECK_EQ(c.ncapa, 3);
+	CHECK_STR(c.capa_tokens[0], "IMAP4");
+	CHECK_STR(c.capa_tokens[1], "IMAP4rev1");
+	CHECK_STR(c.capa_tokens[2], "UIDPLUS");
+	CHECK_EQ(c.auth_methods, AUTHM_PLAIN);
+	CHECK_EQ(c.client_buffer, 8192);
+	CHECK_STR(c.greeting, "imapgate ready");
+	CHECK_EQ(c.timeout, 60);
+	CHECK_EQ(c.max_errors, 5);
+	CHECK_STR(c.passwd_file, "/etc/imapgate/passwd");
+	CHECK(c.failure_delay == 2.0);
+	CHECK_EQ(c.max_attempts, 3);
+	CHECK_EQ(c.exec_argc, 1);
+	CHECK_STR(c.exec_argv[0], "/usr/lib/dovecot/imap");
+	CHECK(c.exec_argv[1] == NULL);
+	CHECK_STR(c.privsep_user, "imapgate");
+	CHECK_STR(c.privsep_chroot, "/var/lib/imapgate/empty");
+	release(&c);
+}
+
+static void
+config_every_key(void)
+{
+	static const char text[] =
+	    "# every key\n"
+	    "imap_auth = [\"login\", \"plain\"];\n"
+	    "imap_client_buffer = 16384;\n"
+	    "greeting = \"Hello there\";\n"
+	    "timeout = 30;\n"
+	    "max_errors = 3;\n"
+	    "auth = {\n"
+	    "  passwd_file = \"/srv/passwd\";\n"
+	    "  failure_delay = 0.5;\n"
+	    "  max_attempts = 2;\n"
+	    "};\n"
+	    "backend = { exec = (\"/usr/sbin/imapd\", \"Maildir\"); };\n"
+	    "privsep = { user = \"_imapgate\"; chroot = \"/var/empty\"; };\n";
+	struct config c;
+	struct capa_policy p;
+	char err[CONFIG_ERR_MAX];
+
+	CHECK_EQ(load(&c, text, err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_EQ(c.auth_methods, AUTHM_PLAIN | AUTHM_LOGIN);
+	CHECK_EQ(c.client_buffer, 16384);
+	CHECK_STR(c.greeting, "Hello there");
+	CHECK_EQ(c.timeout, 30);
+	CHECK_EQ(c.max_errors, 3);
+	CHECK_STR(c.passwd_file, "/srv/passwd");
+	CHECK(c.failure_delay == 0.5);
+	CHECK_EQ(c.max_attempts, 2);
+	CHECK_EQ(c.exec_argc, 2);
+	CHECK_STR(c.exec_argv[0], "/usr/sbin/imapd");
+	CHECK_STR(c.exec_argv[1], "Maildir");
+	CHECK(c.exec_argv[2] == NULL);
+	CHECK_STR(c.privsep_user, "_imapgate");
+	CHECK_STR(c.privsep_chroot, "/var/empty");
+	config_capa_policy(&c, 1, &p);
+	CHECK_EQ(p.ntokens, 3);
+	CHECK_EQ(p.auth_methods, AUTHM_PLAIN | AUTHM_LOGIN);
+	CHECK_EQ(p.starttls, STARTTLS_OFF);
+	CHECK_EQ(p.tls_active, 1);
+	release(&c);
+}
+
+static void
+config_capabilities(void)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	/* The list replaces the defaults (which must not leak). */
+	CHECK_EQ(load(&c, "imap_capabilities = [\"IMAP4rev1\", \"IDLE\"];\n"
+	    MINIMAL, err, sizeof(err)), 0);
+	CHECK_EQ(c.ncapa, 2);
+	CHECK_STR(c.capa_tokens[0], "IMAP4rev1");
+	CHECK_STR(c.capa_tokens[1], "IDLE");
+	CHECK(c.capa_tokens[2] == NULL);
+	release(&c);
+	CHECK_EQ(load(&c, "imap_capabilities = [];\n" MINIMAL, err,
+	    sizeof(err)), 0);
+	CHECK_EQ(c.ncapa, 0);
+	release(&c);
+}
+
+static void
+config_unknown_keys(void)
+{
+	FAILS("# a comment\n\nbogus = 1;\n" MINIMAL, 3, "bogus: unknown key");
+	FAILS("auth = {\n  colour = \"red\";\n  passwd_file = \"/p\";\n};\n"
+	    "backend = { exec = [\"/x\"]; };\n", 2,
+	    "colour: unknown key in auth");
+	/* A top-level key inside a group is unknown there. */
+	FAILS(MINIMAL "privsep = {\n timeout = 5;\n};\n", 4,
+	    "timeout: unknown key in privsep");
+	FAILS(MINIMAL "auth2 = { x = 1; };\n", 3, "auth2: unknown key");
+	FAILS(MINIMAL "Timeout = 5;\n", 3, "Timeout: unknown key");
+}
+
+static void
+config_wrong_types(void)
+{
+	FAILS(MINIMAL "timeout = \"60\";\n", 3, "timeout: expected an integer");
+	FAILS(MINIMAL "timeout = 60.0;\n", 3, "timeout: expected an integer");
+	FAILS(MINIMAL "greeting = 5;\n", 3, "greeting: expected a string");
+	FAILS(MINIMAL "imap_auth = \"plain\";\n", 3,
+	    "imap_auth: expected a list of strings, [\"a\", \"b\"]");
+	FAILS(MINIMAL "imap_auth = [1];\n", 3,
+	    "imap_auth: expected a string");
+	FAILS("auth = \"/etc/passwd\";\n", 1,
+	    "auth: expected a group, { ... }");
+	FAILS("auth = { passwd_file = \"/p\"; failure_delay = \"2\"; };\n", 1,
+	    "failure_delay: expected a number");
+	FAILS("auth = { passwd_file = \"/p\"; };\nbackend = { exec = "
+	    "\"/bin/x\"; };\n", 2,
+	    "exec: expected a list of strings, [\"a\", \"b\"]");
+}
+
+static void
+config_ranges(void)
+{
+	FAILS(MINIMAL "timeout = 0;\n", 3,
+	    "timeout: 0 is out of range (1..3600)");
+	FAILS(MINIMAL "timeout = 3601;\n", 3,
+	    "timeout: 3601 is out of range (1..3600)");
+	FAILS(MINIMAL "timeout = 10000000000L;\n", 3,
+	    "timeout: 10000000000 is out of range (1..3600)");
+	FAILS(MINIMAL "imap_client_buffer = 1023;\n", 3,
+	    "imap_client_buffer: 1023 is out of range (1024..65536)");
+	FAILS(MINIMAL "imap_client_buffer = 65537;\n", 3,
+	    "imap_client_buffer: 65537 is out of range (1024..65536)");
+	FAILS(MINIMAL "max_errors = -1;\n", 3,
+	    "max_errors: -1 is out of range (1..1000)");
+	FAILS("auth = { passwd_file = \"/p\"; max_attempts = 0; };\n", 1,
+	    "max_attempts: 0 is out of range (1..100)");
+	FAILS("auth = { passwd_file = \"/p\";\n failure_delay = 60.5; };\n", 2,
+	    "failure_delay: 60.5 is out of range (0..60)");
+	FAILS("auth = { passwd_file = \"/p\";\n failure_delay = -1; };\n", 2,
+	    "failure_delay: -1 is out of range (0..60)");
+}
+
+static void
+config_limits_accepted(void)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	CHECK_EQ(load(&c, MINIMAL "imap_client_buffer = 1024;\ntimeout = 3600;"
+	    "\n", err, sizeof(err)), 0);
+	CHECK_EQ(c.client_buffer, 1024);
+	CHECK_EQ(c.timeout, 3600);
+	release(&c);
+	/* An integer where a float is expected is fine. */
+	CHECK_EQ(load(&c, "auth = { passwd_file = \"/p\"; failure_delay = 3; };"
+	    "\nbackend = { exec = [\"/x\"]; };\n", err, sizeof(err)), 0);
+	CHECK(c.failure_delay == 3.0);
+	release(&c);
+	CHECK_EQ(load(&c, "auth = { passwd_file = \"/p\"; failure_delay = 0; };"
+	    "\nbackend = { exec = [\"/x\"]; };\n", err, sizeof(err)), 0);
+	CHECK(c.failure_delay == 0.0);
+	release(&c);
+}
+
+static void
+config_imap_auth(void)
+{
+	FAILS(MINIMAL "imap_auth = [\"plain\", \"cram-md5\"];\n", 3,
+	    "imap_auth: \"cram-md5\" is not supported by this version "
+	    "(plain, login)");
+	FAILS(MINIMAL "imap_auth = [\"external\"];\n", 3,
+	    "imap_auth: \"external\" is not supported by this version "
+	    "(plain, login)");
+	FAILS(MINIMAL "imap_auth = [\"PLAIN\"];\n", 3,
+	    "imap_auth: unknown method \"PLAIN\" (plain, login)");
+	FAILS(MINIMAL "imap_capabilities = [\"IMAP4rev1\", \"BAD TOKEN\"];\n",
+	    3, "imap_capabilities: \"BAD TOKEN\" is not a capability token");
+}
+
+static void
+config_paths(void)
+{
+	FAILS("auth = { passwd_file = \"etc/passwd\"; };\n"
+	    "backend = { exec = [\"/x\"]; };\n", 1,
+	    "passwd_file: \"etc/passwd\" is not an absolute path");
+	FAILS("auth = { passwd_file = \"/p\"; };\n"
+	    "backend = { exec = [\"imap\"]; };\n", 2,
+	    "exec: \"imap\" is not an absolute path");
+	FAILS("auth = { passwd_file = \"/p\"; };\n"
+	    "backend = { exec = []; };\n", 2,
+	    "exec: empty: name the mail server program");
+	FAILS(MINIMAL "privsep = { chroot = \"var/empty\"; };\n", 3,
+	    "chroot: \"var/empty\" is not an absolute path");
+}
+
+/* Eight tokens of 150 octets: each is fine, the list is too long. */
+static const char *
+long_capabilities(void)
+{
+	static char text[2048];
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(text, sizeof(text), "imap_capabilities = [");
+	for (i = 0; i < 8; i++) {
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\"X-",
+		    i > 0 ? ", " : "");
+		memset(text + n, 'A' + i, 148);
+		n += 148;
+		text[n++] = '"';
+	}
+	snprintf(text + n, sizeof(text) - n, "];\n" MINIMAL);
+	return text;
+}
+
+static void
+config_required(void)
+{
+	FAILS("auth = { passwd_file = \"/p\"; };\n", 0,
+	    "backend.exec is required");
+	FAILS("backend = { exec = [\"/x\"]; };\n", 0,
+	    "auth.passwd_file is required");
+	FAILS("", 0, "auth.passwd_file is required");
+	FAILS(long_capabilities(), 0, "imap_capabilities: longer than 1024 "
+	    "bytes");
+}
+
+static void
+config_greeting(void)
+{
+	char text[512];
+
+	FAILS(MINIMAL "greeting = \"a\\tb\";\n", 3,
+	    "greeting: only printable ASCII is allowed");
+	snprintf(text, sizeof(text), MINIMAL "greeting = \"%0257d\";\n", 0);
+	FAILS(text, 3, "greeting: longer than 256 characters");
+}
+
+static void
+config_syntax_error(void)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX];
+
+	CHECK_EQ(load(&c, MINIMAL "\ntimeout = ;\n", err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: ", path);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	CHECK(strstr(err, "syntax error") != NULL);
+	release(&c);
+	CHECK_EQ(load(&c, MINIMAL "timeout = 5;\ntimeout = 6;\n", err,
+	    sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: ", path);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	release(&c);
+}
+
+static void
+config_unreadable(void)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	CHECK_EQ(config_load(&c, "/nonexistent/imapgate.conf", err,
+	    sizeof(err)), -1);
+	CHECK_STR(err, "/nonexistent/imapgate.conf: cannot read the file");
+	release(&c);
+}
+
+void
+suite_config(void)
+{
+	RUN(config_minimal_defaults);
+	RUN(config_every_key);
+	RUN(config_capabilities);
+	RUN(config_unknown_keys);
+	RUN(config_wrong_types);
+	RUN(config_ranges);
+	RUN(config_limits_accepted);
+	RUN(config_imap_auth);
+	RUN(config_paths);
+	RUN(config_required);
+	RUN(config_greeting);
+	RUN(config_syntax_error);
+	RUN(config_unreadable);
+}
