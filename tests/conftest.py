@@ -1,0 +1,435 @@
+"""Fixtures for the imapgate integration suite.
+
+A test gets a private world (temp dir, mail users with homes, a passwd-file,
+a Dovecot config for running /usr/lib/dovecot/imap standalone, an empty
+chroot dir) and starts imapgate under a real super-server on 127.0.0.1:
+
+    def test_x(start_gate):
+        gate = start_gate(mode="inetd", failure_delay=0.2, max_errors=3)
+        with gate.connect() as c:          # greeting already read
+            c.sendline("a NOOP")
+            c.expect("a OK NOOP completed")
+
+Modes: "inetd" (systemd-socket-activate -a --inetd: socket on fd 0/1),
+"fd3" (systemd-socket-activate -a: socket on fd 3, LISTEN_FDS=1),
+"tcpserver" (ucspi-tcp).  The super-server's stderr, which carries
+imapgate's and Dovecot's log lines, goes to gate.log_path.
+
+Run: /usr/bin/python3 -m pytest -q tests/   (as root)
+Environment: IMAPGATE_BIN overrides the binary; IMAPGATE_KEEP=1 keeps the
+temp dirs.
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt  # deprecated in 3.11 but present; only makes test hashes
+
+sys.path.insert(0, os.path.dirname(__file__))
+import helpers  # noqa: E402
+
+GATE_BIN = os.environ.get(
+    "IMAPGATE_BIN",
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src", "imapgate"))
+DOVECOT_IMAP = "/usr/lib/dovecot/imap"
+SSA = "/usr/bin/systemd-socket-activate"
+TCPSERVER = "/usr/bin/tcpserver"
+PRIVSEP_USER = "imapgate"
+MAIL_UID = 65534
+MAIL_GID = 65534
+START_TIMEOUT = 10.0
+MODES = ("inetd", "fd3", "tcpserver")
+
+# name -> (password, how to store it).  Passwords are distinctive so the log
+# checks can search for them.
+USERS = {
+    "alice": ("secret", "PLAIN"),
+    "bob": ('b0b p"a\\ss', "SHA512-CRYPT"),
+    "carol": ("c4rol-yescrypt", "RAW-YESCRYPT"),
+    "dave": ("dave-blf-pw", "BLF-CRYPT"),
+    "erin": ("erin-sha256-pw", "SHA256-CRYPT"),
+    "frank": ("frankpw", "CRYPT"),          # traditional DES: <= 8 chars
+    "gina": ("gina-raw6-pw", "RAW-SHA512"),
+    "hank": ("hank-raw2b-pw", "RAW-BCRYPT"),
+}
+
+SALT_CHARS = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _crypt(pw, salt):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = crypt.crypt(pw, salt)
+    assert h and not h.startswith("*"), "crypt() refused salt %r" % salt
+    return h
+
+
+def _salt(n):
+    return "".join(SALT_CHARS[b % 64] for b in os.urandom(n))
+
+
+def make_hash(pw, how):
+    """The passwd-file password field for `pw` stored as `how`."""
+    if how == "PLAIN":
+        return "{PLAIN}" + pw
+    if how == "SHA512-CRYPT":
+        return "{SHA512-CRYPT}" + _crypt(pw, "$6$" + _salt(16))
+    if how == "SHA256-CRYPT":
+        return "{SHA256-CRYPT}" + _crypt(pw, "$5$" + _salt(16))
+    if how == "BLF-CRYPT":
+        return "{BLF-CRYPT}" + _crypt(pw, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=32))
+    if how == "CRYPT":
+        return "{CRYPT}" + _crypt(pw, _salt(2))
+    if how == "RAW-YESCRYPT":
+        return _crypt(pw, "$y$j9T$" + _salt(16))
+    if how == "RAW-SHA512":
+        return _crypt(pw, "$6$" + _salt(16))
+    if how == "RAW-BCRYPT":
+        return _crypt(pw, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=32))
+    raise ValueError(how)
+
+
+# -- libconfig rendering -------------------------------------------------------
+
+SECTION_OF = {
+    "imap_capabilities": None, "imap_auth": None, "imap_client_buffer": None,
+    "greeting": None, "timeout": None, "max_errors": None,
+    "passwd_file": "auth", "failure_delay": "auth", "max_attempts": "auth",
+    "exec": "backend",
+    "user": "privsep", "chroot": "privsep",
+}
+
+
+def cfg_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        s = repr(v)
+        return s if ("." in s or "e" in s) else s + ".0"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(cfg_value(x) for x in v) + "]"
+    raise TypeError(v)
+
+
+def render_config(settings, extra_top="", extra_sections=None):
+    """settings: {key: value} with flat key names (see SECTION_OF)."""
+    extra_sections = extra_sections or {}
+    top, sections = [], {"auth": [], "backend": [], "privsep": []}
+    for k, v in settings.items():
+        if v is None:
+            continue
+        sec = SECTION_OF[k]
+        line = "%s = %s;" % (k, cfg_value(v))
+        (top if sec is None else sections[sec]).append(line)
+    out = ["# imapgate test configuration"] + top
+    for sec, lines in sections.items():
+        lines = lines + list(extra_sections.get(sec, []))
+        out.append("%s: {" % sec)
+        out += ["  " + ln for ln in lines]
+        out.append("};")
+    if extra_top:
+        out.append(extra_top)
+    return "\n".join(out) + "\n"
+
+
+# -- the world: users, homes, passwd-file, Dovecot config, chroot ------------
+
+DOVECOT_CONF = """\
+# Private Dovecot config: /usr/lib/dovecot/imap run standalone as the mail
+# user, exec'd by imapgate after login.
+base_dir = {d}/dovecot-run
+state_dir = {d}/dovecot-run
+log_path = /dev/stderr
+info_log_path = /dev/stderr
+debug_log_path = /dev/stderr
+ssl = no
+protocols = imap
+listen =
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+first_valid_gid = 1
+# Show the addresses imapgate passed (IP, LOCAL_IP) in Dovecot's log lines.
+mail_log_prefix = "%s(%u)<rip=%{{rip}}><lip=%{{lip}}>: "
+"""
+
+
+@pytest.fixture(scope="session")
+def privsep_user():
+    """The `imapgate` system user (created here if the install script has
+    not yet)."""
+    try:
+        pw = pwd.getpwnam(PRIVSEP_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home",
+                        "--shell", "/usr/sbin/nologin", PRIVSEP_USER],
+                       check=True, timeout=30)
+        pw = pwd.getpwnam(PRIVSEP_USER)
+    return pw
+
+
+@pytest.fixture(scope="session")
+def user_hashes():
+    return {u: make_hash(pw, how) for u, (pw, how) in USERS.items()}
+
+
+class World:
+    def __init__(self, root, hashes):
+        self.root = root
+        self.homes = {}
+        self.passwords = {u: pw for u, (pw, _) in USERS.items()}
+        os.chmod(root, 0o755)
+        os.mkdir(os.path.join(root, "home"), 0o755)
+        for u in USERS:
+            h = os.path.join(root, "home", u)
+            os.mkdir(h, 0o700)
+            os.chown(h, MAIL_UID, MAIL_GID)
+            self.homes[u] = h
+        self.chroot = os.path.join(root, "empty")
+        os.mkdir(self.chroot, 0o755)
+        run = os.path.join(root, "dovecot-run")
+        os.mkdir(run, 0o755)
+        self.dovecot_conf = os.path.join(root, "dovecot.conf")
+        with open(self.dovecot_conf, "w") as f:
+            f.write(DOVECOT_CONF.format(d=root))
+        os.chmod(self.dovecot_conf, 0o644)
+        self.passwd_file = os.path.join(root, "passwd")
+        lines = ["# Dovecot-style passwd-file for the imapgate tests"]
+        for u in USERS:
+            lines.append("%s:%s:%d:%d::%s::" % (u, hashes[u], MAIL_UID, MAIL_GID, self.homes[u]))
+        with open(self.passwd_file, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.chmod(self.passwd_file, 0o600)
+
+    def base_settings(self):
+        """The config every test starts from; defaults are left out on
+        purpose so the defaults are what gets tested."""
+        return {
+            "passwd_file": self.passwd_file,
+            "failure_delay": 0.2,
+            "exec": [DOVECOT_IMAP, "-c", self.dovecot_conf],
+            "user": PRIVSEP_USER,
+            "chroot": self.chroot,
+        }
+
+    def write_config(self, name="imapgate.conf", extra_top="", extra_sections=None, **overrides):
+        settings = self.base_settings()
+        settings.update(overrides)
+        path = os.path.join(self.root, name)
+        with open(path, "w") as f:
+            f.write(render_config(settings, extra_top, extra_sections))
+        return path
+
+    def maildir(self, user):
+        return os.path.join(self.homes[user], "Maildir")
+
+
+@pytest.fixture
+def world(privsep_user, user_hashes):
+    root = tempfile.mkdtemp(prefix="imapgate-test-", dir="/tmp")
+    try:
+        w = World(root, user_hashes)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    yield w
+    if not os.environ.get("IMAPGATE_KEEP"):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- super-server management ---------------------------------------------------
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def port_listening(port):
+    """True when 127.0.0.1:port is in LISTEN state (no probe connection,
+    which would spawn an imapgate)."""
+    want = "0100007F:%04X" % port
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for ln in f:
+                p = ln.split()
+                if p[1] == want and p[3] == "0A":
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def require_binary():
+    if not (os.path.isfile(GATE_BIN) and os.access(GATE_BIN, os.X_OK)):
+        pytest.fail("imapgate binary not found at %s (run make)" % GATE_BIN)
+
+
+def require_tool(path):
+    if not os.access(path, os.X_OK):
+        pytest.fail("required tool missing: %s" % path)
+
+
+class Gate:
+    """One super-server listening on 127.0.0.1:port, spawning imapgate."""
+
+    def __init__(self, world, mode, conf_path, log_path):
+        self.world = world
+        self.mode = mode
+        self.conf_path = conf_path
+        self.log_path = log_path
+        self.port = None
+        self.proc = None
+
+    def command(self):
+        gate = [GATE_BIN, "-c", self.conf_path]
+        addr = "127.0.0.1:%d" % self.port
+        if self.mode == "inetd":
+            return [SSA, "-a", "--inetd", "-l", addr] + gate
+        if self.mode == "fd3":
+            return [SSA, "-a", "-l", addr] + gate
+        if self.mode == "tcpserver":
+            return [TCPSERVER, "-R", "-H", "-l", "localhost", "127.0.0.1", str(self.port)] + gate
+        raise ValueError(self.mode)
+
+    def start(self):
+        require_binary()
+        require_tool(SSA if self.mode != "tcpserver" else TCPSERVER)
+        last = None
+        for _ in range(3):            # a port race is retried, not fatal
+            self.port = free_port()
+            logf = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=logf, start_new_session=True)
+            logf.close()
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if port_listening(self.port):
+                    return self
+                time.sleep(0.02)
+            last = self.log()
+            self.stop()
+        pytest.fail("super-server %s did not listen; log:\n%s" % (self.mode, last))
+
+    def connect(self, greeting=True, timeout=helpers.DEFAULT_TIMEOUT):
+        """A raw client; with greeting=True the greeting has been read and
+        checked to be an untagged OK (in c.greeting)."""
+        c = helpers.Client(self.port, timeout=timeout)
+        if greeting:
+            try:
+                c.greeting = c.expect_prefix("* OK ")
+            except AssertionError:
+                c.close()
+                raise AssertionError("no greeting; imapgate log:\n%s" % self.log())
+        return c
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "backslashreplace")
+        except FileNotFoundError:
+            return ""
+
+    def log_bytes(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+    def processes(self):
+        """helpers.proc_info() of every live descendant of the super-server."""
+        if not self.proc:
+            return []
+        out = []
+        for pid in helpers.descendants(self.proc.pid):
+            info = helpers.proc_info(pid)
+            if info:
+                out.append(info)
+        return out
+
+    def stop(self):
+        if not self.proc:
+            return
+        root = self.proc.pid
+        victims = set(helpers.descendants(root))
+        for pid in helpers.all_pids():
+            st = helpers.proc_stat(pid)
+            if st and (st[1] == root or st[2] == root) and pid != root:
+                victims.add(pid)
+        for pid in [root] + sorted(victims):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+
+@pytest.fixture
+def start_gate(world, request):
+    """Factory: start_gate(mode="inetd", extra_top="", extra_sections=None,
+    **config_overrides) -> Gate (listening).  Override value None removes a
+    key from the config."""
+    gates = []
+    counter = [0]
+    request.node._imapgate_gates = gates
+
+    def start(mode="inetd", extra_top="", extra_sections=None, **overrides):
+        counter[0] += 1
+        n = counter[0]
+        conf = world.write_config("imapgate-%d.conf" % n, extra_top, extra_sections, **overrides)
+        g = Gate(world, mode, conf, os.path.join(world.root, "gate-%d.log" % n))
+        gates.append(g)
+        return g.start()
+
+    yield start
+    for g in gates:
+        g.stop()
+
+
+@pytest.fixture
+def gate(start_gate):
+    """Default server: inetd mode, failure_delay 0.2, everything else default."""
+    return start_gate()
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    return request.param
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, attach the log of every server the test started."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and call.when in ("call", "setup"):
+        for g in getattr(item, "_imapgate_gates", []):
+            text = g.log()
+            if len(text) > 6000:
+                text = "...\n" + text[-6000:]
+            rep.sections.append(("imapgate log %s (%s)" % (os.path.basename(g.log_path), g.mode), text))
