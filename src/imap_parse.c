@@ -439,6 +439,14 @@ id_limit(const struct imap_id *s)
 	return (s->nstrings % 2) == 0 ? ID_FIELD_MAX : ID_VALUE_MAX;
 }
 
+/* The BAD text for a string over its limit: a field name or a value. */
+static const char *
+id_too_long(const struct imap_id *s)
+{
+	return (s->nstrings % 2) == 0 ? "ID field name too long" :
+	    "ID value too long";
+}
+
 static enum id_status
 id_bad(struct imap_id *s, const char *why)
 {
@@ -512,7 +520,7 @@ id_literal_header(struct imap_id *s)
 			s->ended_sync = 1;
 		else
 			s->lit_left = s->num;
-		return id_bad(s, "ID field too long");
+		return id_bad(s, id_too_long(s));
 	}
 	s->lit_left = s->num;
 	if (s->lit_left == 0) {
@@ -653,7 +661,7 @@ id_byte(struct imap_id *s, unsigned char c)
 	}
 	/* A character inside a quoted string. */
 	if (++s->strlen > id_limit(s))
-		return id_drain(s, "ID field too long");
+		return id_drain(s, id_too_long(s));
 	return ID_MORE;
 }
 

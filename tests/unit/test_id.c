@@ -395,14 +395,14 @@ id_field_limit(void)
 
 	one_string(&r, 0, K_QUOTED, ID_FIELD_MAX + 1);
 	CHECK_EQ(last(&r)->st, ID_BAD);
-	CHECK_STR(r.s.error, "ID field too long");
+	CHECK_STR(r.s.error, "ID field name too long");
 	/* Through its closing quote (2 + 2 escape bytes + the octets). */
 	CHECK_EQ(last(&r)->off, L(" (\"\"") + 2 + ID_FIELD_MAX + 1);
 
 	one_string(&r, 0, K_SYNC, ID_FIELD_MAX + 1);
 	CHECK_EQ(r.nev, 1);			/* no continuation */
 	CHECK_EQ(last(&r)->st, ID_BAD);
-	CHECK_STR(r.s.error, "ID field too long");
+	CHECK_STR(r.s.error, "ID field name too long");
 	CHECK_EQ(r.s.ended_sync, 1);
 	CHECK_EQ(last(&r)->off, L(" ({31}\r\n"));
 
@@ -427,7 +427,7 @@ id_value_limit(void)
 
 	one_string(&r, 1, K_QUOTED, ID_VALUE_MAX + 1);
 	CHECK_EQ(last(&r)->st, ID_BAD);
-	CHECK_STR(r.s.error, "ID field too long");
+	CHECK_STR(r.s.error, "ID value too long");
 	one_string(&r, 1, K_SYNC, ID_VALUE_MAX + 1);
 	CHECK_EQ(last(&r)->st, ID_BAD);
 	CHECK_EQ(r.s.ended_sync, 1);
