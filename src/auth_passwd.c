@@ -124,6 +124,32 @@ parse_id(const char *s, int is_gid, unsigned long *out)
 	return 0;
 }
 
+/* Dovecot-style extra fields: space-separated key=value; we use host=
+ * and port= (default 143) to route the user to a backend. */
+static void
+parse_route(struct auth_user *u, char *extra)
+{
+	char *tok, *save = NULL, host[HOST_MAX + 1] = "", port[PORT_MAX] = "143";
+	char spec[HOST_MAX + PORT_MAX + 4];
+
+	for (tok = strtok_r(extra, " ", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ", &save)) {
+		if (strncmp(tok, "host=", 5) == 0)
+			snprintf(host, sizeof(host), "%s", tok + 5);
+		else if (strncmp(tok, "port=", 5) == 0)
+			snprintf(port, sizeof(port), "%s", tok + 5);
+	}
+	if (host[0] == '\0')
+		return;
+	snprintf(spec, sizeof(spec), strchr(host, ':') ? "[%s]:%s" : "%s:%s",
+	    host, port);
+	if (backend_addr_parse(spec, &u->route) == 0)
+		u->has_route = 1;
+	else
+		log_warn("passwd_file: user %s: bad host=/port=, ignored",
+		    u->name);
+}
+
 static void
 fill_user(struct auth_user *u, char *field[PASSWD_FIELDS])
 {
@@ -137,6 +163,7 @@ fill_user(struct auth_user *u, char *field[PASSWD_FIELDS])
 		u->gid = (gid_t)gid;
 		u->has_ids = 1;
 	}
+	parse_route(u, field[7]);
 }
 
 /* Read one line; a line longer than the buffer is skipped whole. */

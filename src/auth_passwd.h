@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "bounds.h"
+#include "config.h"
 #include "msg.h"
 
 struct auth_user {
@@ -18,6 +19,9 @@ struct auth_user {
 	gid_t	gid;
 	int	has_ids;		/* uid and gid fields were given */
 	char	home[PATH_MAX];
+	/* Extra fields "host=H port=P": this user's backend. */
+	struct backend_addr route;
+	int	has_route;
 };
 
 /* Split a line (modified in place) into PASSWD_FIELDS fields; missing

@@ -59,6 +59,22 @@
 /* The monitor's own alarm: this long past the session's deadlines. */
 #define MONITOR_SLACK		10	/* s */
 
+/* Connect mode. */
+#define CONNECT_MAX		16	/* backend.connect entries */
+#define HOST_MAX		255	/* a host name, or a unix socket path */
+#define PORT_MAX		8	/* "65535" and NUL, with room */
+#define CONNECT_TIMEOUT_DEFAULT	5.0	/* s, per address */
+#define BACKEND_LOGIN_TIMEOUT	30	/* s, greeting to tagged login reply */
+#define BACKEND_BUFFER		16384	/* backend lines before login ends */
+#define PROXY_TIMEOUT_DEFAULT	86400	/* s idle after login (nginx's) */
+#define RELAY_BUFFER		65536	/* each direction, when not spliced */
+#define RELAY_PIPE		(1024 * 1024)	/* each direction, spliced */
+#define CIDR_MAX		32	/* set_real_ip_from entries */
+#define PROXY_HEADER_TIMEOUT	5	/* s to receive a PROXY header */
+#define PROXY_V1_MAX		107	/* PROXY v1 line, CRLF included */
+#define PROXY_V2_MAX		536	/* v2 header we accept, TLVs included */
+#define SESSION_ID_MAX		32
+
 /* A log line, after escaping client bytes. */
 #define LOG_LINE_MAX		1024
 #define ADDR_MAX		64

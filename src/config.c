@@ -19,7 +19,7 @@ struct ctx {
 	size_t		 errsize;
 };
 
-enum key_type { K_INT, K_FLOAT, K_STRING, K_LIST, K_GROUP };
+enum key_type { K_INT, K_FLOAT, K_STRING, K_LIST, K_BOOL, K_GROUP };
 
 struct key {
 	const char	*group;		/* NULL: top level */
@@ -268,6 +268,169 @@ apply_privsep_chroot(struct ctx *x, const config_setting_t *s)
 	return get_path(x, s, &x->c->privsep_chroot);
 }
 
+int
+backend_addr_parse(const char *s, struct backend_addr *a)
+{
+	const char *colon, *host = s;
+	size_t hostlen;
+
+	memset(a, 0, sizeof(*a));
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || strlen(s + 5) > HOST_MAX)
+			return -1;
+		a->is_unix = 1;
+		memcpy(a->host, s + 5, strlen(s + 5) + 1);
+		return 0;
+	}
+	if (*s == '[') {
+		if ((colon = strstr(s, "]:")) == NULL)
+			return -1;
+		host = s + 1;
+		hostlen = (size_t)(colon - host);
+		colon++;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL || strchr(s, ':') != colon)
+			return -1;
+		hostlen = (size_t)(colon - s);
+	}
+	if (hostlen == 0 || hostlen > HOST_MAX || strlen(colon + 1) == 0 ||
+	    strlen(colon + 1) >= PORT_MAX ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+	    atol(colon + 1) < 1 || atol(colon + 1) > 65535)
+		return -1;
+	memcpy(a->host, host, hostlen);
+	a->host[hostlen] = '\0';
+	snprintf(a->port, sizeof(a->port), "%s", colon + 1);
+	return 0;
+}
+
+static int
+get_bool(struct ctx *x, const config_setting_t *s, int *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return fail(x, s, "expected true or false");
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+/* A string that must be one of names[]; its index into *out. */
+static int
+get_choice(struct ctx *x, const config_setting_t *s, const char *const *names,
+    int *out)
+{
+	const char *v = config_setting_get_string(s);
+	int i;
+
+	if (v == NULL)
+		return fail(x, s, "expected a string");
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(v, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	return fail(x, s, "\"%s\" is not one of the allowed values", v);
+}
+
+static int
+apply_connect(struct ctx *x, const config_setting_t *s)
+{
+	char *v[CONNECT_MAX + 1] = { 0 };
+	int i, n, rc = 0;
+
+	if ((n = get_strings(x, s, v, CONNECT_MAX)) < 0)
+		return -1;
+	if (n == 0)
+		rc = fail(x, s, "empty: name at least one backend");
+	for (i = 0; i < n && rc == 0; i++)
+		if (backend_addr_parse(v[i], &x->c->connect[i]) < 0)
+			rc = fail(x, config_setting_get_elem(s, i),
+			    "\"%s\" is not host:port, [v6addr]:port or "
+			    "unix:/path", v[i]);
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	x->c->nconnect = rc == 0 ? n : 0;
+	return rc;
+}
+
+static int
+apply_connect_timeout(struct ctx *x, const config_setting_t *s)
+{
+	return get_float(x, s, 0.1, 600.0, &x->c->connect_timeout);
+}
+
+static int
+apply_backend_login(struct ctx *x, const config_setting_t *s)
+{
+	static const char *const names[] = { "login", "plain", NULL };
+	int v;
+
+	if (get_choice(x, s, names, &v) < 0)
+		return -1;
+	x->c->backend_login = (enum backend_login)v;
+	return 0;
+}
+
+static int
+apply_master_user(struct ctx *x, const config_setting_t *s)
+{
+	return get_string(x, s, &x->c->master_user);
+}
+
+static int
+apply_master_password(struct ctx *x, const config_setting_t *s)
+{
+	return get_string(x, s, &x->c->master_password);
+}
+
+static int
+apply_forward_client(struct ctx *x, const config_setting_t *s)
+{
+	static const char *const names[] =
+	    { "id", "proxy-v1", "proxy-v2", "none", NULL };
+	int v;
+
+	if (get_choice(x, s, names, &v) < 0)
+		return -1;
+	x->c->forward_client = (enum forward_client)v;
+	return 0;
+}
+
+static int
+apply_proxy_timeout(struct ctx *x, const config_setting_t *s)
+{
+	return get_int(x, s, 1, 7 * 86400, &x->c->proxy_timeout);
+}
+
+static int
+apply_pass_error(struct ctx *x, const config_setting_t *s)
+{
+	return get_bool(x, s, &x->c->proxy_pass_error_message);
+}
+
+static int
+apply_proxy_protocol(struct ctx *x, const config_setting_t *s)
+{
+	return get_bool(x, s, &x->c->proxy_protocol);
+}
+
+static int
+apply_real_ip_from(struct ctx *x, const config_setting_t *s)
+{
+	char *v[CIDR_MAX + 1] = { 0 };
+	int i, n, rc = 0;
+
+	if ((n = get_strings(x, s, v, CIDR_MAX)) < 0)
+		return -1;
+	for (i = 0; i < n && rc == 0; i++)
+		if (cidr_parse(v[i], &x->c->real_ip_from[i]) < 0)
+			rc = fail(x, config_setting_get_elem(s, i),
+			    "\"%s\" is not an address or address/bits", v[i]);
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	x->c->nreal_ip_from = rc == 0 ? n : 0;
+	return rc;
+}
+
 static const struct key keys[] = {
 	{ NULL, "imap_capabilities", K_LIST, apply_capabilities },
 	{ NULL, "imap_auth", K_LIST, apply_auth_methods },
@@ -284,6 +447,16 @@ static const struct key keys[] = {
 	{ "backend", "exec", K_LIST, apply_exec },
 	{ "privsep", "user", K_STRING, apply_privsep_user },
 	{ "privsep", "chroot", K_STRING, apply_privsep_chroot },
+	{ NULL, "proxy_timeout", K_INT, apply_proxy_timeout },
+	{ NULL, "proxy_pass_error_message", K_BOOL, apply_pass_error },
+	{ NULL, "proxy_protocol", K_BOOL, apply_proxy_protocol },
+	{ NULL, "set_real_ip_from", K_LIST, apply_real_ip_from },
+	{ "backend", "connect", K_LIST, apply_connect },
+	{ "backend", "connect_timeout", K_FLOAT, apply_connect_timeout },
+	{ "backend", "login", K_STRING, apply_backend_login },
+	{ "backend", "master_user", K_STRING, apply_master_user },
+	{ "backend", "master_password", K_STRING, apply_master_password },
+	{ "backend", "forward_client", K_STRING, apply_forward_client },
 };
 
 static const struct key *
@@ -343,6 +516,10 @@ set_defaults(struct config *c, const char *path)
 	c->max_errors = MAX_ERRORS_DEFAULT;
 	c->failure_delay = FAILURE_DELAY_DEFAULT;
 	c->max_attempts = MAX_ATTEMPTS_DEFAULT;
+	c->connect_timeout = CONNECT_TIMEOUT_DEFAULT;
+	c->proxy_timeout = PROXY_TIMEOUT_DEFAULT;
+	c->backend_login = BLOGIN_LOGIN;
+	c->forward_client = FWD_ID;
 	if ((c->greeting = strdup("imapgate ready")) == NULL ||
 	    (c->privsep_user = strdup("imapgate")) == NULL ||
 	    (c->privsep_chroot = strdup("/var/lib/imapgate/empty")) == NULL)
@@ -357,10 +534,19 @@ check_required(struct ctx *x)
 	struct capa_policy p;
 	char capa[CAPABILITY_MAX + 1];
 
-	if (x->c->passwd_file == NULL)
-		return fail(x, NULL, "auth.passwd_file is required");
-	if (x->c->exec_argc == 0)
-		return fail(x, NULL, "backend.exec is required");
+	if ((x->c->exec_argc > 0) == (x->c->nconnect > 0))
+		return fail(x, NULL, "give exactly one of backend.exec and "
+		    "backend.connect");
+	/* Exec mode has no one else to judge a password. */
+	if (x->c->exec_argc > 0 && x->c->passwd_file == NULL)
+		return fail(x, NULL, "auth.passwd_file is required with "
+		    "backend.exec");
+	if ((x->c->master_user == NULL) != (x->c->master_password == NULL))
+		return fail(x, NULL, "backend.master_user and "
+		    "backend.master_password go together");
+	if (x->c->proxy_protocol && x->c->nreal_ip_from == 0)
+		return fail(x, NULL, "proxy_protocol needs set_real_ip_from: "
+		    "whose PROXY header is to be believed?");
 	config_capa_policy(x->c, 0, &p);
 	if (capability_build(&p, capa, sizeof(capa)) < 0)
 		return fail(x, NULL, "imap_capabilities: longer than %d bytes",

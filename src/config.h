@@ -7,8 +7,19 @@
 
 #include <stddef.h>
 
-#include "capability.h"
 #include "bounds.h"
+#include "capability.h"
+#include "cidr.h"
+
+/* One backend.connect entry: "host:port", "[v6]:port" or "unix:/path". */
+struct backend_addr {
+	char	host[HOST_MAX + 1];	/* the path for a unix socket */
+	char	port[PORT_MAX];
+	int	is_unix;
+};
+
+enum backend_login { BLOGIN_LOGIN, BLOGIN_PLAIN };
+enum forward_client { FWD_ID, FWD_PROXY_V1, FWD_PROXY_V2, FWD_NONE };
 
 struct config {
 	const char *path;
@@ -26,7 +37,22 @@ struct config {
 	int	 exec_argc;
 	char	*privsep_user;
 	char	*privsep_chroot;
+	/* connect mode */
+	struct backend_addr connect[CONNECT_MAX];	/* backend.connect */
+	int	 nconnect;
+	double	 connect_timeout;		/* s */
+	enum backend_login backend_login;	/* backend.login */
+	char	*master_user, *master_password;
+	enum forward_client forward_client;
+	int	 proxy_timeout;			/* s */
+	int	 proxy_pass_error_message;
+	int	 proxy_protocol;
+	struct cidr real_ip_from[CIDR_MAX];	/* set_real_ip_from */
+	int	 nreal_ip_from;
 };
+
+/* Parse "host:port", "[v6]:port" or "unix:/path".  0 or -1. */
+int backend_addr_parse(const char *s, struct backend_addr *a);
 
 #define CONFIG_ERR_MAX	512
 

@@ -59,10 +59,10 @@ check_config(const char *path)
 	 */
 	if (sandbox_prepare(&cfg, &sb, err, sizeof(err)) < 0)
 		fprintf(stderr, "imapgate: warning: %s: %s\n", path, err);
-	if (access(cfg.passwd_file, R_OK) < 0)
+	if (cfg.passwd_file != NULL && access(cfg.passwd_file, R_OK) < 0)
 		fprintf(stderr, "imapgate: warning: %s: auth.passwd_file %s: "
 		    "%s\n", path, cfg.passwd_file, strerror(errno));
-	if (access(cfg.exec_argv[0], X_OK) < 0)
+	if (cfg.exec_argc > 0 && access(cfg.exec_argv[0], X_OK) < 0)
 		fprintf(stderr, "imapgate: warning: %s: backend.exec %s: %s\n",
 		    path, cfg.exec_argv[0], strerror(errno));
 	printf("imapgate: %s: configuration is valid\n", path);
@@ -137,5 +137,5 @@ main(int argc, char *argv[])
 		session_run(&cfg, &conn, sp[1]);
 	}
 	close(sp[1]);
-	monitor_run(&cfg, &conn, sp[0], pid);
+	monitor_run(&cfg, &conn, &sb, sp[0], pid);
 }

@@ -10,11 +10,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include "auth_passwd.h"
+#include "backend_connect.h"
 #include "backend_exec.h"
 #include "log.h"
 #include "monitor.h"
 #include "msg.h"
+#include "relay.h"
+#include "sandbox.h"
 
 
 static pid_t session_pid;
@@ -23,16 +29,29 @@ union msg_any {
 	uint32_t		type;
 	struct msg_auth		auth;
 	struct msg_handoff	handoff;
+	struct msg_verdict	verdict;
+	struct msg_relay	relay;
+	struct msg_client_addr	addr;
 };
+
+/* What the monitor expects next from the session. */
+enum state { ST_AUTH, ST_VERDICT, ST_HANDOFF, ST_RELAY };
 
 struct monitor {
 	const struct config *cfg;
-	const struct conn *conn;
+	struct conn	 conn;		/* a PROXY header may change it */
+	const struct sandbox *sb;
 	int		 fd;
+	enum state	 state;
 	int		 failures;
-	int		 authenticated;
+	int		 addr_set;
 	struct auth_user user;
 	char		 tag[TAG_MAX + 1];
+	char		 logname[USER_MAX * 4 + 1];	/* escaped */
+	uint32_t	 mech;
+	char		 backend[HOST_MAX + PORT_MAX + 2];
+	struct timespec	 asked;		/* when the login was asked */
+	struct timespec	 born;
 };
 
 /* The session outlived every deadline it has: it is not well. */
@@ -43,6 +62,13 @@ on_alarm(int sig)
 	if (session_pid > 0)
 		kill(session_pid, SIGKILL);
 	_exit(111);
+}
+
+static void
+reap_session(void)
+{
+	while (waitpid(session_pid, NULL, 0) < 0 && errno == EINTR)
+		;
 }
 
 /* Wait for the session to exit and exit with its status. */
@@ -66,9 +92,9 @@ mech_name(uint32_t mech)
 /* Sleep until start + failure_delay, so that every failure takes the same
  * time whatever the check cost (unknown user, wrong password, bad hash). */
 static void
-delay_failure(const struct monitor *m, const struct timespec *start)
+delay_failure(const struct monitor *m)
 {
-	struct timespec until = *start;
+	struct timespec until = m->asked;
 	double d = m->cfg->failure_delay;
 
 	until.tv_sec += (time_t)d;
@@ -82,6 +108,40 @@ delay_failure(const struct monitor *m, const struct timespec *start)
 		;
 }
 
+static void
+send_result(struct monitor *m, enum auth_result r, int close_after)
+{
+	struct msg_auth_result res = { MSG_AUTH_RESULT, r, close_after };
+
+	if (msg_send(m->fd, &res, sizeof(res)) < 0)
+		monitor_finish();
+}
+
+/* A login failed, whatever failed: log, wait, count, answer. */
+static void
+login_failed(struct monitor *m, enum auth_result r, const char *why)
+{
+	m->failures++;
+	log_info("login failed: user=\"%s\" method=%s ip=%s reason=%s "
+	    "attempt=%d", m->logname, mech_name(m->mech), m->conn.peer_ip, why,
+	    m->failures);
+	if (r == AUTH_TEMPFAIL)
+		log_err("auth: %s (user \"%s\")", why, m->logname);
+	/* Every failure waits, a temporary one too: an instant answer
+	 * would tell that the user exists (a bad hash, say). */
+	delay_failure(m);
+	m->state = ST_AUTH;
+	send_result(m, r, m->failures >= m->cfg->max_attempts);
+}
+
+static void
+login_ok(struct monitor *m)
+{
+	log_info("login: user=\"%s\" method=%s ip=%s port=%s%s%s", m->logname,
+	    mech_name(m->mech), m->conn.peer_ip, m->conn.peer_port,
+	    m->backend[0] ? " backend=" : "", m->backend);
+}
+
 static enum auth_result
 check(struct monitor *m, const struct msg_auth *a, const char **why)
 {
@@ -92,94 +152,210 @@ check(struct monitor *m, const struct msg_auth *a, const char **why)
 		*why = "authorization identity differs from user";
 		return AUTH_AUTHZ;
 	}
+	memset(&m->user, 0, sizeof(m->user));
+	if (m->cfg->passwd_file == NULL) {
+		/* Pass-through: the backend's verdict is the check. */
+		*why = "ok";
+		return AUTH_OK;
+	}
 	r = passwd_check(m->cfg->passwd_file, a->user, a->pass, &m->user, why);
-	if (r == AUTH_OK && (refusal = exec_refusal(&m->user)) != NULL) {
+	if (r == AUTH_OK && m->cfg->exec_argc > 0 &&
+	    (refusal = exec_refusal(&m->user)) != NULL) {
 		*why = refusal;
 		return AUTH_TEMPFAIL;
 	}
 	return r;
 }
 
+/* Connect mode: reach a backend and hand it to the session with the
+ * credentials to log in there. */
+static void
+connect_backend(struct monitor *m, const struct msg_auth *a)
+{
+	static struct msg_connect c;
+	const struct backend_addr *t = m->cfg->connect;
+	int n = m->cfg->nconnect, fd;
+
+	if (m->user.has_route) {
+		t = &m->user.route;
+		n = 1;
+	}
+	if ((fd = backend_connect(m->cfg, t, n, m->backend,
+	    sizeof(m->backend))) < 0) {
+		login_failed(m, AUTH_UNAVAILABLE, "no backend answered");
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.type = MSG_CONNECT;
+	if (m->cfg->master_user != NULL) {
+		snprintf(c.user, sizeof(c.user), "%s", m->cfg->master_user);
+		snprintf(c.pass, sizeof(c.pass), "%s", m->cfg->master_password);
+		snprintf(c.authzid, sizeof(c.authzid), "%s", a->user);
+	} else {
+		snprintf(c.user, sizeof(c.user), "%s", a->user);
+		snprintf(c.pass, sizeof(c.pass), "%s", a->pass);
+	}
+	snprintf(c.backend, sizeof(c.backend), "%s", m->backend);
+	if (msg_send_fd(m->fd, &c, sizeof(c), fd) < 0)
+		monitor_finish();
+	explicit_bzero(&c, sizeof(c));
+	close(fd);
+	m->state = ST_VERDICT;
+}
+
 static void
 serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 {
-	struct msg_auth_result res = { MSG_AUTH_RESULT, 0, 0 };
-	char user[USER_MAX * 4 + 1];
+	enum auth_result r;
 	const char *why = "";
-	struct timespec start;
 
-	if (n != (ssize_t)sizeof(*a) || m->authenticated ||
+	if (n != (ssize_t)sizeof(*a) ||
 	    m->failures >= m->cfg->max_attempts ||
 	    !msg_string_ok(a->tag, sizeof(a->tag)) ||
 	    !msg_string_ok(a->user, sizeof(a->user)) ||
 	    !msg_string_ok(a->pass, sizeof(a->pass)))
 		log_fatal("monitor: malformed AUTH message");
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	res.result = check(m, a, &why);
-	log_escape(user, sizeof(user), a->user, strlen(a->user));
+	clock_gettime(CLOCK_MONOTONIC, &m->asked);
+	log_escape(m->logname, sizeof(m->logname), a->user, strlen(a->user));
+	memcpy(m->tag, a->tag, sizeof(m->tag));
+	m->mech = a->mech;
+	m->backend[0] = '\0';
+	r = check(m, a, &why);
+	if (r != AUTH_OK)
+		login_failed(m, r, why);
+	else if (m->cfg->exec_argc > 0) {
+		login_ok(m);
+		m->state = ST_HANDOFF;
+		send_result(m, AUTH_OK, 0);
+	} else
+		connect_backend(m, a);
 	explicit_bzero(a->pass, sizeof(a->pass));
-	if (res.result == AUTH_OK) {
-		m->authenticated = 1;
-		memcpy(m->tag, a->tag, sizeof(m->tag));
-		log_info("login: user=\"%s\" method=%s ip=%s port=%s", user,
-		    mech_name(a->mech), m->conn->peer_ip, m->conn->peer_port);
-	} else {
-		m->failures++;
-		res.close = m->failures >= m->cfg->max_attempts;
-		log_info("login failed: user=\"%s\" method=%s ip=%s reason=%s "
-		    "attempt=%d", user, mech_name(a->mech), m->conn->peer_ip,
-		    why, m->failures);
-		if (res.result == AUTH_TEMPFAIL)
-			log_err("auth: %s (user \"%s\")", why, user);
-		/* Every failure waits, a temporary one too: an instant answer
-		 * would tell that the user exists (a bad hash, say). */
-		delay_failure(m, &start);
-	}
-	if (msg_send(m->fd, &res, sizeof(res)) < 0)
-		monitor_finish();
+}
+
+/* Connect mode: what the backend said to the login. */
+static void
+serve_verdict(struct monitor *m, const struct msg_verdict *v, ssize_t n)
+{
+	if (n != (ssize_t)sizeof(*v))
+		log_fatal("monitor: malformed VERDICT message");
+	if (v->verdict == VERDICT_OK) {
+		login_ok(m);
+		m->state = ST_RELAY;
+		send_result(m, AUTH_OK, 0);
+	} else if (v->verdict == VERDICT_NO)
+		login_failed(m, AUTH_BACKEND_NO, "backend refused the login");
+	else
+		login_failed(m, AUTH_UNAVAILABLE, "backend dialogue failed");
 }
 
 static void
 serve_handoff(struct monitor *m, struct msg_handoff *h, ssize_t n)
 {
-	if (!m->authenticated || n < (ssize_t)MSG_HANDOFF_HDR ||
-	    h->len > m->cfg->client_buffer ||
+	if (n < (ssize_t)MSG_HANDOFF_HDR || h->len > m->cfg->client_buffer ||
 	    (size_t)n != MSG_HANDOFF_HDR + h->len)
 		log_fatal("monitor: malformed HANDOFF message");
 	/* The session must be gone before anyone else reads the socket. */
 	close(m->fd);
-	while (waitpid(session_pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	exec_handoff(m->cfg, m->conn, &m->user, m->tag, h->data, h->len);
+	reap_session();
+	exec_handoff(m->cfg, &m->conn, &m->user, m->tag, h->data, h->len);
+}
+
+static double
+seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) +
+	    (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* Connect mode, logged in: this process, unprivileged from here on,
+ * carries the relay; the session is gone. */
+static void
+serve_relay(struct monitor *m, struct msg_relay *r, ssize_t n, int bfd)
+{
+	struct relay_stats st;
+	char err[CONFIG_ERR_MAX];
+
+	if (bfd < 0 || n < (ssize_t)MSG_RELAY_HDR ||
+	    r->client_len > m->cfg->client_buffer ||
+	    r->backend_len > BACKEND_BUFFER ||
+	    (size_t)n != MSG_RELAY_HDR + r->client_len + r->backend_len)
+		log_fatal("monitor: malformed RELAY message");
+	close(m->fd);
+	reap_session();
+	alarm(0);
+	if (sandbox_enter(m->cfg, m->sb, err, sizeof(err)) < 0)
+		log_fatal("relay: %s", err);
+	relay_run(m->conn.in, m->conn.out, bfd, r->data, r->client_len,
+	    r->data + r->client_len, r->backend_len, m->cfg->proxy_timeout,
+	    &st);
+	log_info("session: user=\"%s\" ip=%s backend=%s in=%llu out=%llu "
+	    "duration=%.3f end=%s", m->logname, m->conn.peer_ip, m->backend,
+	    st.c2b, st.b2c, seconds_since(&m->born), st.end);
+	_exit(0);
+}
+
+/* The client's address from a PROXY header the session read. */
+static void
+serve_client_addr(struct monitor *m, struct msg_client_addr *a, ssize_t n)
+{
+	unsigned char bin[16];
+
+	if (n != (ssize_t)sizeof(*a) || !m->cfg->proxy_protocol ||
+	    m->addr_set || m->mech != 0 ||
+	    !msg_string_ok(a->ip, sizeof(a->ip)) ||
+	    !msg_string_ok(a->port, sizeof(a->port)) ||
+	    (inet_pton(AF_INET, a->ip, bin) != 1 &&
+	    inet_pton(AF_INET6, a->ip, bin) != 1) ||
+	    strspn(a->port, "0123456789") != strlen(a->port))
+		log_fatal("monitor: malformed CLIENT_ADDR message");
+	m->addr_set = 1;
+	memcpy(m->conn.peer_ip, a->ip, sizeof(a->ip));
+	memcpy(m->conn.peer_port, a->port, sizeof(a->port));
 }
 
 void
-monitor_run(const struct config *cfg, const struct conn *conn, int fd,
-    pid_t session)
+monitor_run(const struct config *cfg, const struct conn *conn,
+    const struct sandbox *sb, int fd, pid_t session)
 {
 	static union msg_any msg;
 	static struct monitor m;
 	ssize_t n;
+	int got;
 
 	m.cfg = cfg;
-	m.conn = conn;
+	m.conn = *conn;
+	m.sb = sb;
 	m.fd = fd;
+	m.state = ST_AUTH;
+	clock_gettime(CLOCK_MONOTONIC, &m.born);
 	session_pid = session;
 	signal(SIGALRM, on_alarm);
 	alarm((unsigned)(cfg->timeout * TIMEOUT_TOTAL_FACTOR) +
 	    (unsigned)(cfg->max_attempts * (cfg->failure_delay + 1)) +
-	    MONITOR_SLACK);
+	    (unsigned)(cfg->max_attempts * (cfg->connect_timeout *
+	    (cfg->nconnect + 1) + BACKEND_LOGIN_TIMEOUT)) + MONITOR_SLACK);
 	for (;;) {
-		n = msg_recv(fd, &msg, sizeof(msg));
+		n = msg_recv_fd(fd, &msg, sizeof(msg), &got);
 		if (n == 0)
 			monitor_finish();
 		if (n < (ssize_t)sizeof(uint32_t))
 			log_fatal("monitor: bad message from session");
-		if (msg.type == MSG_AUTH)
+		if (got >= 0 && (msg.type != MSG_RELAY || m.state != ST_RELAY))
+			log_fatal("monitor: unexpected descriptor");
+		if (msg.type == MSG_AUTH && m.state == ST_AUTH)
 			serve_auth(&m, &msg.auth, n);
-		else if (msg.type == MSG_HANDOFF)
+		else if (msg.type == MSG_CLIENT_ADDR && m.state == ST_AUTH)
+			serve_client_addr(&m, &msg.addr, n);
+		else if (msg.type == MSG_VERDICT && m.state == ST_VERDICT)
+			serve_verdict(&m, &msg.verdict, n);
+		else if (msg.type == MSG_HANDOFF && m.state == ST_HANDOFF)
 			serve_handoff(&m, &msg.handoff, n);
+		else if (msg.type == MSG_RELAY && m.state == ST_RELAY)
+			serve_relay(&m, &msg.relay, n, got);
 		else
-			log_fatal("monitor: unknown message type %u", msg.type);
+			log_fatal("monitor: message %u out of place", msg.type);
 	}
 }

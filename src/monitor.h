@@ -10,8 +10,11 @@
 
 #include "config.h"
 #include "conn.h"
+#include "sandbox.h"
 
-void monitor_run(const struct config *cfg, const struct conn *conn, int fd,
-    pid_t session) __attribute__((noreturn));
+/* sb: how to drop privileges when this process goes on as the relay. */
+void monitor_run(const struct config *cfg, const struct conn *conn,
+    const struct sandbox *sb, int fd, pid_t session)
+    __attribute__((noreturn));
 
 #endif

@@ -4,35 +4,89 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "msg.h"
 
 int
-msg_send(int fd, const void *m, size_t len)
+msg_send_fd(int fd, const void *m, size_t len, int pass)
 {
-	ssize_t n;
-
-	do
-		n = send(fd, m, len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)len ? 0 : -1;
-}
-
-ssize_t
-msg_recv(int fd, void *m, size_t max)
-{
-	struct iovec iov = { m, max };
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { (void *)m, len };
 	struct msghdr mh;
 	ssize_t n;
 
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
+	if (pass >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		CMSG_FIRSTHDR(&mh)->cmsg_level = SOL_SOCKET;
+		CMSG_FIRSTHDR(&mh)->cmsg_type = SCM_RIGHTS;
+		CMSG_FIRSTHDR(&mh)->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&mh)), &pass, sizeof(int));
+	}
 	do
-		n = recvmsg(fd, &mh, 0);
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	if (n > 0 && (mh.msg_flags & MSG_TRUNC))
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+int
+msg_send(int fd, const void *m, size_t len)
+{
+	return msg_send_fd(fd, m, len, -1);
+}
+
+ssize_t
+msg_recv_fd(int fd, void *m, size_t max, int *got)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { m, max };
+	struct cmsghdr *c;
+	struct msghdr mh;
+	ssize_t n;
+
+	*got = -1;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	for (c = CMSG_FIRSTHDR(&mh); n >= 0 && c != NULL;
+	    c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(got, CMSG_DATA(c), sizeof(int));
+	if (n > 0 && (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (*got >= 0)
+			close(*got);
+		*got = -1;
 		return -1;
+	}
+	return n;
+}
+
+ssize_t
+msg_recv(int fd, void *m, size_t max)
+{
+	ssize_t n;
+	int got;
+
+	/* A descriptor nobody asked for is closed, not leaked. */
+	if ((n = msg_recv_fd(fd, m, max, &got)) >= 0 && got >= 0)
+		close(got);
 	return n;
 }
 

@@ -16,6 +16,10 @@ enum msg_type {
 	MSG_AUTH = 1,		/* session -> monitor: check these credentials */
 	MSG_AUTH_RESULT,	/* monitor -> session */
 	MSG_HANDOFF,		/* session -> monitor: bytes read past login */
+	MSG_CONNECT,		/* monitor -> session: backend socket, login */
+	MSG_VERDICT,		/* session -> monitor: the backend's answer */
+	MSG_RELAY,		/* session -> monitor: backend socket, bytes */
+	MSG_CLIENT_ADDR,	/* session -> monitor: from a PROXY header */
 };
 
 enum auth_mech { MECH_LOGIN = 1, MECH_PLAIN, MECH_SASL_LOGIN };
@@ -29,7 +33,11 @@ struct msg_auth {
 	char	 pass[PASS_MAX + 1];
 };
 
-enum auth_result { AUTH_OK = 1, AUTH_NO, AUTH_TEMPFAIL, AUTH_AUTHZ };
+enum auth_result {
+	AUTH_OK = 1, AUTH_NO, AUTH_TEMPFAIL, AUTH_AUTHZ,
+	AUTH_UNAVAILABLE,	/* no backend answered */
+	AUTH_BACKEND_NO,	/* the backend refused: its text is passed */
+};
 
 struct msg_auth_result {
 	uint32_t type;
@@ -44,11 +52,46 @@ struct msg_handoff {
 };
 #define MSG_HANDOFF_HDR	offsetof(struct msg_handoff, data)
 
+/* With the backend socket attached: log in there with these. */
+struct msg_connect {
+	uint32_t type;
+	char	 user[USER_MAX + 1];	/* authentication identity */
+	char	 pass[PASS_MAX + 1];
+	char	 authzid[USER_MAX + 1];	/* master user: the user; else "" */
+	char	 backend[HOST_MAX + PORT_MAX + 2];	/* for the log */
+};
+
+enum verdict { VERDICT_OK = 1, VERDICT_NO, VERDICT_UNAVAILABLE };
+
+struct msg_verdict {
+	uint32_t type;
+	uint32_t verdict;	/* enum verdict */
+};
+
+/* With the backend socket attached: the relay's first bytes. */
+struct msg_relay {
+	uint32_t type;
+	uint32_t client_len;	/* client bytes still for the backend */
+	uint32_t backend_len;	/* backend bytes still for the client */
+	unsigned char data[CLIENT_BUFFER_MAX + BACKEND_BUFFER];
+};
+#define MSG_RELAY_HDR	offsetof(struct msg_relay, data)
+
+struct msg_client_addr {
+	uint32_t type;
+	char	 ip[ADDR_MAX];
+	char	 port[PORT_MAX];
+};
+
 /* Send one message; 0 or -1. */
 int msg_send(int fd, const void *m, size_t len);
 /* Receive one message of at most max bytes; its size, 0 on EOF, -1 on
  * error or if it was longer than max. */
 ssize_t msg_recv(int fd, void *m, size_t max);
+/* The same, passing a file descriptor (SCM_RIGHTS). */
+int msg_send_fd(int fd, const void *m, size_t len, int pass);
+/* *got is the descriptor received, or -1 if none came. */
+ssize_t msg_recv_fd(int fd, void *m, size_t max, int *got);
 /* Is s[0..size) NUL-terminated? */
 int msg_string_ok(const char *s, size_t size);
 

@@ -19,10 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend_imap.h"
 #include "capability.h"
+#include "cidr.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "msg.h"
+#include "proxy.h"
 #include "sasl.h"
 #include "session.h"
 
@@ -42,6 +45,7 @@
 #define R_NO_AUTHZ	"%s NO [AUTHORIZATIONFAILED] Authorization failed.\r\n"
 #define R_NO_TEMP	"%s NO [UNAVAILABLE] Temporary authentication " \
 			"failure.\r\n"
+#define R_NO_UNAVAIL	"%s NO [UNAVAILABLE] Backend unavailable.\r\n"
 #define R_BYE_IDLE	"* BYE Autologout; idle for too long\r\n"
 #define R_BYE_ERRORS	"* BYE Too many invalid commands\r\n"
 #define R_BYE_FAILURES	"* BYE Too many authentication failures\r\n"
@@ -226,12 +230,92 @@ handoff(struct session *s)
 	_exit(0);
 }
 
+/* The monitor's verdict on a login. */
+static struct msg_auth_result
+await_result(struct session *s)
+{
+	struct msg_auth_result r;
+
+	if (msg_recv(s->mon, &r, sizeof(r)) != (ssize_t)sizeof(r) ||
+	    r.type != MSG_AUTH_RESULT)
+		bye(s, R_BYE_INTERNAL, "bad monitor reply");
+	return r;
+}
+
+/* "<tag> <text>" where text is the backend's, of any length it had. */
+static void
+reply_backend(struct session *s, const char *text)
+{
+	session_write(s, s->tag, strlen(s->tag));
+	session_write(s, " ", 1);
+	session_write(s, text, strlen(text));
+	session_write(s, "\r\n", 2);
+}
+
+/* Logged in on the backend: the monitor takes the relay, with the bytes
+ * each side sent past the login; this process is done. */
+static void
+relay_handoff(struct session *s, const struct backend_io *b)
+{
+	static struct msg_relay r;
+
+	r.type = MSG_RELAY;
+	r.client_len = (uint32_t)s->len;
+	r.backend_len = (uint32_t)b->len;
+	memcpy(r.data, s->buf, s->len);
+	memcpy(r.data + s->len, b->buf, b->len);
+	if (msg_send_fd(s->mon, &r, MSG_RELAY_HDR + s->len + b->len, b->fd) < 0)
+		bye(s, R_BYE_INTERNAL, "monitor gone");
+	_exit(0);
+}
+
+/* Connect mode: log in on the backend the monitor reached, tell the
+ * monitor what it said, answer the client. */
+static struct msg_auth_result
+backend_step(struct session *s, struct msg_connect *c, int fd)
+{
+	static unsigned char bbuf[BACKEND_BUFFER];
+	static struct backend_io b;
+	struct msg_verdict v = { MSG_VERDICT, 0 };
+	struct msg_auth_result r;
+
+	b.fd = fd;
+	b.buf = bbuf;
+	b.size = sizeof(bbuf);
+	b.reply[0] = '\0';
+	v.verdict = backend_login(&b, s->cfg, s->conn, c);
+	explicit_bzero(c, sizeof(*c));
+	if (msg_send(s->mon, &v, sizeof(v)) < 0)
+		bye(s, R_BYE_INTERNAL, "monitor gone");
+	r = await_result(s);
+	if (r.result == AUTH_OK) {
+		reply_backend(s, b.reply);
+		relay_handoff(s, &b);
+	}
+	if (r.result == AUTH_BACKEND_NO && s->cfg->proxy_pass_error_message)
+		reply_backend(s, b.reply);
+	else if (r.result == AUTH_BACKEND_NO)
+		reply(s, R_NO_AUTH, s->tag);
+	else
+		reply(s, R_NO_UNAVAIL, s->tag);
+	close(fd);
+	explicit_bzero(bbuf, sizeof(bbuf));
+	return r;
+}
+
 static void
 authenticate(struct session *s, enum auth_mech mech, const char *user,
     const char *pass, int authz_mismatch)
 {
+	static union {
+		uint32_t		type;
+		struct msg_auth_result	result;
+		struct msg_connect	connect;
+	} u;
 	struct msg_auth m;
 	struct msg_auth_result r;
+	ssize_t n;
+	int fd;
 
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_AUTH;
@@ -243,23 +327,33 @@ authenticate(struct session *s, enum auth_mech mech, const char *user,
 	if (msg_send(s->mon, &m, sizeof(m)) < 0)
 		bye(s, R_BYE_INTERNAL, "monitor gone");
 	explicit_bzero(&m, sizeof(m));
-	if (msg_recv(s->mon, &r, sizeof(r)) != (ssize_t)sizeof(r) ||
-	    r.type != MSG_AUTH_RESULT)
+	n = msg_recv_fd(s->mon, &u, sizeof(u), &fd);
+	if (n == (ssize_t)sizeof(u.connect) && u.type == MSG_CONNECT &&
+	    fd >= 0)
+		r = backend_step(s, &u.connect, fd);
+	else if (n == (ssize_t)sizeof(u.result) && u.type == MSG_AUTH_RESULT &&
+	    fd < 0) {
+		r = u.result;
+		switch (r.result) {
+		case AUTH_OK:
+			handoff(s);
+			break;
+		case AUTH_AUTHZ:
+			reply(s, R_NO_AUTHZ, s->tag);
+			break;
+		case AUTH_TEMPFAIL:
+			reply(s, R_NO_TEMP, s->tag);
+			break;
+		case AUTH_UNAVAILABLE:
+			reply(s, R_NO_UNAVAIL, s->tag);
+			break;
+		default:
+			reply(s, R_NO_AUTH, s->tag);
+			break;
+		}
+	} else
 		bye(s, R_BYE_INTERNAL, "bad monitor reply");
-	switch (r.result) {
-	case AUTH_OK:
-		handoff(s);
-		break;
-	case AUTH_AUTHZ:
-		reply(s, R_NO_AUTHZ, s->tag);
-		break;
-	case AUTH_TEMPFAIL:
-		reply(s, R_NO_TEMP, s->tag);
-		break;
-	default:
-		reply(s, R_NO_AUTH, s->tag);
-		break;
-	}
+	explicit_bzero(&u, sizeof(u));
 	if (r.close)
 		bye(s, R_BYE_FAILURES, "too many authentication failures");
 }
@@ -579,15 +673,64 @@ id_step(struct session *s)
 	return STEP_AGAIN;
 }
 
+/*
+ * PROXY protocol in: a load balancer's header comes before anything else,
+ * from a trusted peer only, within PROXY_HEADER_TIMEOUT.  The address in
+ * it becomes the client's, here and in the monitor.
+ */
+static void
+proxy_header_in(struct session *s, struct conn *conn)
+{
+	struct pollfd pfd = { conn->in, POLLIN, 0 };
+	struct msg_client_addr m;
+	struct proxy_addr a;
+	struct timespec deadline;
+	enum proxy_status st;
+	size_t used;
+	ssize_t n;
+	long wait;
+
+	if (!cidr_match(s->cfg->real_ip_from, s->cfg->nreal_ip_from,
+	    conn->peer_ip))
+		session_exit(s, 1, "PROXY header expected from an untrusted "
+		    "peer");
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += PROXY_HEADER_TIMEOUT;
+	while ((st = proxy_parse(s->buf, s->len, &a, &used)) == PROXY_MORE) {
+		if ((wait = ms_until(&deadline)) <= 0 || poll(&pfd, 1,
+		    (int)wait) <= 0)
+			session_exit(s, 1, "no PROXY header");
+		if ((n = read(conn->in, s->buf + s->len, s->size - s->len)) <= 0)
+			session_exit(s, 1, "client closed");
+		s->len += (size_t)n;
+	}
+	if (st == PROXY_BAD)
+		session_exit(s, 1, "bad PROXY header");
+	consume(s, used);
+	if (a.local)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_CLIENT_ADDR;
+	snprintf(m.ip, sizeof(m.ip), "%s", a.src_ip);
+	snprintf(m.port, sizeof(m.port), "%s", a.src_port);
+	if (msg_send(s->mon, &m, sizeof(m)) < 0)
+		session_exit(s, 1, "monitor gone");
+	memcpy(conn->peer_ip, m.ip, sizeof(m.ip));
+	memcpy(conn->peer_port, m.port, sizeof(m.port));
+}
+
 void
-session_run(const struct config *cfg, const struct conn *conn, int monitor_fd)
+session_run(const struct config *cfg, const struct conn *conn_in,
+    int monitor_fd)
 {
 	static struct session s;
+	static struct conn conn;
 	struct capa_policy p;
 	enum step st;
 
+	conn = *conn_in;
 	s.cfg = cfg;
-	s.conn = conn;
+	s.conn = &conn;
 	s.mon = monitor_fd;
 	s.buf = session_buf;
 	s.size = cfg->client_buffer;
@@ -597,6 +740,8 @@ session_run(const struct config *cfg, const struct conn *conn, int monitor_fd)
 	config_capa_policy(cfg, 0, &p);
 	if (capability_build(&p, s.capa, sizeof(s.capa)) < 0)
 		log_fatal("capability list too long");
+	if (cfg->proxy_protocol)
+		proxy_header_in(&s, &conn);
 	reply(&s, R_GREETING, s.capa, cfg->greeting);
 	for (;;) {
 		if (s.len == 0)

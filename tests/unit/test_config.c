@@ -306,10 +306,18 @@ static void
 config_required(void)
 {
 	FAILS("auth = { passwd_file = \"/p\"; };\n", 0,
-	    "backend.exec is required");
+	    "give exactly one of backend.exec and backend.connect");
 	FAILS("backend = { exec = [\"/x\"]; };\n", 0,
-	    "auth.passwd_file is required");
-	FAILS("", 0, "auth.passwd_file is required");
+	    "auth.passwd_file is required with backend.exec");
+	FAILS("", 0, "give exactly one of backend.exec and backend.connect");
+	FAILS("backend = { exec = [\"/x\"]; connect = [\"h:143\"]; };\n"
+	    "auth = { passwd_file = \"/p\"; };\n", 0,
+	    "give exactly one of backend.exec and backend.connect");
+	FAILS("backend = { connect = [\"h:143\"]; master_user = \"m\"; };\n",
+	    0, "backend.master_user and backend.master_password go together");
+	FAILS("backend = { connect = [\"h:143\"]; };\nproxy_protocol = true;\n",
+	    0, "proxy_protocol needs set_real_ip_from: whose PROXY header is "
+	    "to be believed?");
 	FAILS(long_capabilities(), 0, "imap_capabilities: longer than 1024 "
 	    "bytes");
 }

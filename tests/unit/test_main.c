@@ -101,6 +101,7 @@ main(int argc, char *argv[])
 	suite_config();
 	suite_passwd();
 	suite_log();
+	suite_proxy();
 	printf("%d checks, %d failed\n", checks, checks_failed);
 	/* The last line counts test cases. */
 	printf("%d passed, %d failed\n", cases_passed, cases_failed);

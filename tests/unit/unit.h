@@ -95,5 +95,6 @@ void	suite_capability(void);
 void	suite_config(void);
 void	suite_passwd(void);
 void	suite_log(void);
+void	suite_proxy(void);
 
 #endif

@@ -1,0 +1,18 @@
+/*
+ * Connect handoff, monitor side: reach a backend IMAP server, trying each
+ * address in order.  (The session logs in there: backend_imap.c.)
+ */
+#ifndef IMAPGATE_BACKEND_CONNECT_H
+#define IMAPGATE_BACKEND_CONNECT_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* Connect to the first of n targets that answers within the configured
+ * timeout per address.  Returns the socket (blocking, TCP_NODELAY) and
+ * names it in name, or -1. */
+int backend_connect(const struct config *c, const struct backend_addr *t,
+    int n, char *name, size_t namesize);
+
+#endif
