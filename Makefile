@@ -55,10 +55,11 @@ tests/unit/run-asan: $(UNIT_TESTS) tests/unit/unit.h $(UNIT_SRCS) $(HDRS)
 	    -fno-omit-frame-pointer -o $@ $(UNIT_TESTS) $(UNIT_SRCS) $(LDLIBS)
 
 tests/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c src/imap_parse.c src/sasl.c \
-    src/imap_parse.h src/sasl.h
+    src/proxy.c src/imap_parse.h src/sasl.h src/proxy.h
 	clang -D_GNU_SOURCE -Isrc -std=c17 $(WARN) -O1 -g \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -o $@ tests/fuzz/fuzz_parse.c src/imap_parse.c src/sasl.c
+	    -o $@ tests/fuzz/fuzz_parse.c src/imap_parse.c src/sasl.c \
+	    src/proxy.c
 
 unit: tests/unit/run
 	tests/unit/run

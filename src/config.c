@@ -544,6 +544,11 @@ check_required(struct ctx *x)
 	if ((x->c->master_user == NULL) != (x->c->master_password == NULL))
 		return fail(x, NULL, "backend.master_user and "
 		    "backend.master_password go together");
+	/* The master logs in for anyone: someone else must check first. */
+	if (x->c->master_user != NULL && x->c->passwd_file == NULL)
+		return fail(x, NULL, "backend.master_user needs an auth "
+		    "source (auth.passwd_file): without one, anybody could "
+		    "log in as anybody");
 	if (x->c->proxy_protocol && x->c->nreal_ip_from == 0)
 		return fail(x, NULL, "proxy_protocol needs set_real_ip_from: "
 		    "whose PROXY header is to be believed?");

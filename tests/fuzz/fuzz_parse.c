@@ -20,6 +20,7 @@
 
 #include "imap_parse.h"
 #include "bounds.h"
+#include "proxy.h"
 #include "sasl.h"
 
 /* Not assert(): it must hold with NDEBUG too. */
@@ -499,6 +500,41 @@ fuzz_sasl(const uint8_t *p, size_t len)
 	free(b);
 }
 
+/*
+ * PROXY headers: a DONE must hold whatever follows the header, never
+ * claim more than it was given, and give addresses that build back into a
+ * header that parses to the same addresses.
+ */
+static void
+fuzz_proxy(const uint8_t *data, size_t size)
+{
+	struct proxy_addr a, b;
+	unsigned char out[PROXY_V2_MAX];
+	enum proxy_status st;
+	size_t used, used2, n, i;
+
+	st = proxy_parse(data, size, &a, &used);
+	if (st != PROXY_DONE)
+		return;
+	if (used == 0 || used > size)
+		abort();
+	for (i = 0; i < used; i++)
+		if (proxy_parse(data, i, &b, &used2) == PROXY_DONE)
+			abort();
+	if (a.local)
+		return;
+	n = proxy_build_v2(&a, out, sizeof(out));
+	if (n == 0 || proxy_parse(out, n, &b, &used2) != PROXY_DONE ||
+	    used2 != n || strcmp(a.src_port, b.src_port) != 0 ||
+	    strcmp(a.dst_port, b.dst_port) != 0)
+		abort();
+	n = proxy_build_v1(&a, out, sizeof(out));
+	if (n == 0 || proxy_parse(out, n, &b, &used2) != PROXY_DONE ||
+	    used2 != n || strcmp(a.src_ip, b.src_ip) != 0 ||
+	    strcmp(a.dst_ip, b.dst_ip) != 0)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -525,5 +561,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_id(data + skip_id, size - skip_id);
 	fuzz_b64(data, size);
 	fuzz_sasl(data, size);
+	fuzz_proxy(data, size);
 	return 0;
 }

@@ -315,6 +315,10 @@ config_required(void)
 	    "give exactly one of backend.exec and backend.connect");
 	FAILS("backend = { connect = [\"h:143\"]; master_user = \"m\"; };\n",
 	    0, "backend.master_user and backend.master_password go together");
+	FAILS("backend = { connect = [\"h:143\"]; master_user = \"m\";\n"
+	    "master_password = \"p\"; };\n", 0, "backend.master_user needs "
+	    "an auth source (auth.passwd_file): without one, anybody could "
+	    "log in as anybody");
 	FAILS("backend = { connect = [\"h:143\"]; };\nproxy_protocol = true;\n",
 	    0, "proxy_protocol needs set_real_ip_from: whose PROXY header is "
 	    "to be believed?");
