@@ -2,6 +2,7 @@
  * passwd-file authentication (Dovecot's format), through libcrypt.
  */
 #include <crypt.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <grp.h>
@@ -52,10 +53,35 @@ scheme_is(const char *s, size_t len, const char *name)
 	return strlen(name) == len && strncasecmp(s, name, len) == 0;
 }
 
+/*
+ * libcrypt is loaded the first time a hash is checked, not at start-up:
+ * it costs every connection about 35,000 instructions of symbol binding
+ * before the greeting (bench/README.md), and a connection that never
+ * logs in, or a connect-mode login without a passwd-file, needs none.
+ */
+#define LIBCRYPT	"libcrypt.so.1"
+
+typedef char *(*crypt_r_fn)(const char *, const char *, struct crypt_data *);
+
+static crypt_r_fn
+load_crypt_r(void)
+{
+	static crypt_r_fn fn;
+	void *lib;
+
+	if (fn == NULL && (lib = dlopen(LIBCRYPT, RTLD_NOW | RTLD_LOCAL)) !=
+	    NULL)
+		*(void **)&fn = dlsym(lib, "crypt_r");
+	if (fn == NULL)
+		log_err("%s: %s", LIBCRYPT, dlerror());
+	return fn;
+}
+
 int
 passwd_verify(const char *stored, const char *pass)
 {
 	static struct crypt_data cd;
+	crypt_r_fn crypt_fn;
 	const char *hash = stored, *end, *out;
 	size_t len;
 
@@ -74,8 +100,10 @@ passwd_verify(const char *stored, const char *pass)
 		    !scheme_is(stored + 1, len, "MD5-CRYPT"))
 			return -1;
 	}
+	if ((crypt_fn = load_crypt_r()) == NULL)
+		return -1;
 	cd.initialized = 0;
-	out = crypt_r(pass, hash, &cd);
+	out = crypt_fn(pass, hash, &cd);
 	if (out == NULL || out[0] == '*' || hash[0] == '\0')
 		return -1;
 	return equal_ct(out, hash);
