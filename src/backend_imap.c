@@ -188,7 +188,8 @@ greeting(struct dialogue *d)
 	note_capability(d, d->line);
 	if (d->capa[0] != '\0')
 		return 0;
-	if (send_all(d, TAG_CAPA " CAPABILITY\r\n", 17) < 0 ||
+	if (send_all(d, TAG_CAPA " CAPABILITY\r\n",
+	    sizeof(TAG_CAPA " CAPABILITY\r\n") - 1) < 0 ||
 	    wait_for(d, TAG_CAPA, 0) < 0)
 		return -1;
 	return 0;

@@ -62,6 +62,7 @@
 /* Connect mode. */
 #define CONNECT_MAX		16	/* backend.connect entries */
 #define HOST_MAX		255	/* a host name, or a unix socket path */
+#define UNIX_PATH_MAX		107	/* sizeof(sun_path) - 1 on Linux */
 #define PORT_MAX		8	/* "65535" and NUL, with room */
 #define CONNECT_TIMEOUT_DEFAULT	5.0	/* s, per address */
 #define BACKEND_LOGIN_TIMEOUT	30	/* s, greeting to tagged login reply */

@@ -276,7 +276,7 @@ backend_addr_parse(const char *s, struct backend_addr *a)
 
 	memset(a, 0, sizeof(*a));
 	if (strncmp(s, "unix:", 5) == 0) {
-		if (s[5] != '/' || strlen(s + 5) > HOST_MAX)
+		if (s[5] != '/' || strlen(s + 5) > UNIX_PATH_MAX)
 			return -1;
 		a->is_unix = 1;
 		memcpy(a->host, s + 5, strlen(s + 5) + 1);
@@ -373,13 +373,21 @@ apply_backend_login(struct ctx *x, const config_setting_t *s)
 static int
 apply_master_user(struct ctx *x, const config_setting_t *s)
 {
-	return get_string(x, s, &x->c->master_user);
+	if (get_string(x, s, &x->c->master_user) < 0)
+		return -1;
+	if (x->c->master_user[0] == '\0' || strlen(x->c->master_user) > USER_MAX)
+		return fail(x, s, "must be 1 to %d bytes", USER_MAX);
+	return 0;
 }
 
 static int
 apply_master_password(struct ctx *x, const config_setting_t *s)
 {
-	return get_string(x, s, &x->c->master_password);
+	if (get_string(x, s, &x->c->master_password) < 0)
+		return -1;
+	if (strlen(x->c->master_password) > PASS_MAX)
+		return fail(x, s, "longer than %d bytes", PASS_MAX);
+	return 0;
 }
 
 static int

@@ -128,6 +128,12 @@ main(int argc, char *argv[])
 		log_fatal("fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(sp[0]);
+		/* The session parses the network: it must not hold the one
+		 * secret that logs in as anybody.  The monitor sends it for
+		 * the backend login only. */
+		if (cfg.master_password != NULL)
+			explicit_bzero(cfg.master_password,
+			    strlen(cfg.master_password));
 		if (sandbox_enter(&cfg, &sb, err, sizeof(err)) < 0) {
 			log_err("session: %s", err);
 			(void)!write(conn.out, BYE_UNAVAILABLE,

@@ -286,6 +286,9 @@ serve_relay(struct monitor *m, struct msg_relay *r, ssize_t n, int bfd)
 	close(m->fd);
 	reap_session();
 	alarm(0);
+	if (m->cfg->master_password != NULL)
+		explicit_bzero(m->cfg->master_password,
+		    strlen(m->cfg->master_password));
 	if (sandbox_enter(m->cfg, m->sb, err, sizeof(err)) < 0)
 		log_fatal("relay: %s", err);
 	relay_run(m->conn.in, m->conn.out, bfd, r->data, r->client_len,

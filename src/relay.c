@@ -4,10 +4,11 @@
  * copied into this process; bytes read before the relay began (and any
  * direction where splice() is refused) go through a fixed buffer instead.
  *
- * Ending: when the client stops sending (EOF), the backend's write side
- * is shut down and replies still flow back until the backend closes: a
- * client that half-closes gets every answer.  When the backend closes and
- * all it sent is delivered, the relay ends.
+ * Ending: when one side stops sending (EOF) and all it sent is delivered,
+ * the other side's write half is shut down and the other direction goes
+ * on: a client that half-closes gets every answer, and so does a backend.
+ * The relay ends when both directions are done, on an error, or after
+ * idle_s seconds without a byte.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -134,20 +135,24 @@ relay_run(int cin, int cout, int bfd, const unsigned char *c2b,
 {
 	struct dir up, down;	/* client->backend, backend->client */
 	struct pollfd p[4];
-	int shut_backend = 0, r;
+	int shut_backend = 0, shut_client = 0, r;
 
 	dir_init(&up, cin, bfd, c2b_buf, c2b, c2blen);
 	dir_init(&down, bfd, cout, b2c_buf, b2c, b2clen);
 	fcntl(cin, F_SETFL, fcntl(cin, F_GETFL) | O_NONBLOCK);
 	fcntl(cout, F_SETFL, fcntl(cout, F_GETFL) | O_NONBLOCK);
 	fcntl(bfd, F_SETFL, fcntl(bfd, F_GETFL) | O_NONBLOCK);
-	st->end = "backend closed";
+	st->end = "closed";
 	for (;;) {
 		if (up.eof && waiting(&up) == 0 && !shut_backend) {
 			shutdown(bfd, SHUT_WR);
 			shut_backend = 1;
 		}
-		if (down.eof && waiting(&down) == 0)
+		if (down.eof && waiting(&down) == 0 && !shut_client) {
+			shutdown(cout, SHUT_WR);
+			shut_client = 1;
+		}
+		if (shut_backend && shut_client)
 			break;
 		p[0] = (struct pollfd){ cin, dir_room(&up) ? POLLIN : 0, 0 };
 		p[1] = (struct pollfd){ bfd, waiting(&up) ? POLLOUT : 0, 0 };
@@ -174,8 +179,6 @@ relay_run(int cin, int cout, int bfd, const unsigned char *c2b,
 			break;
 		}
 	}
-	if (down.eof && waiting(&down) == 0)
-		shutdown(cout, SHUT_WR);
 	st->c2b = up.bytes + c2blen;
 	st->b2c = down.bytes + b2clen;
 }
