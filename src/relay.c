@@ -64,11 +64,25 @@ again(void)
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
-/* Take what the source has.  -1 on error. */
+/* Room to read more: the buffer drained, or the pipe not full. */
+static int
+dir_room(const struct dir *d)
+{
+	if (d->eof)
+		return 0;
+	if (d->pipe[0] >= 0)
+		return d->len == d->off && d->inpipe < d->pipesize;
+	return d->len < RELAY_BUFFER;
+}
+
+/* Take what the source has, if there is room.  -1 on error. */
 static int
 dir_read(struct dir *d)
 {
 	ssize_t n;
+
+	if (!dir_room(d))
+		return 0;
 
 	if (d->pipe[0] >= 0 && d->len == d->off) {
 		n = splice(d->from, NULL, d->pipe[1], NULL,
@@ -117,15 +131,13 @@ dir_write(struct dir *d)
 	return n < 0 && !again() ? -1 : 0;
 }
 
-/* Room to read more: the buffer drained, or the pipe not full. */
-static int
-dir_room(const struct dir *d)
+
+static void
+watch(struct pollfd *p, int fd, short events)
 {
-	if (d->eof)
-		return 0;
-	if (d->pipe[0] >= 0)
-		return d->len == d->off && d->inpipe < d->pipesize;
-	return d->len < RELAY_BUFFER;
+	p->fd = events ? fd : -1;
+	p->events = events;
+	p->revents = 0;
 }
 
 void
@@ -154,10 +166,12 @@ relay_run(int cin, int cout, int bfd, const unsigned char *c2b,
 		}
 		if (shut_backend && shut_client)
 			break;
-		p[0] = (struct pollfd){ cin, dir_room(&up) ? POLLIN : 0, 0 };
-		p[1] = (struct pollfd){ bfd, waiting(&up) ? POLLOUT : 0, 0 };
-		p[2] = (struct pollfd){ bfd, dir_room(&down) ? POLLIN : 0, 0 };
-		p[3] = (struct pollfd){ cout, waiting(&down) ? POLLOUT : 0, 0 };
+		/* An fd of -1 is skipped: POLLHUP on a socket we have nothing
+		 * to do with now would otherwise wake us in a loop. */
+		watch(&p[0], cin, dir_room(&up) ? POLLIN : 0);
+		watch(&p[1], bfd, waiting(&up) ? POLLOUT : 0);
+		watch(&p[2], bfd, dir_room(&down) ? POLLIN : 0);
+		watch(&p[3], cout, waiting(&down) ? POLLOUT : 0);
 		if ((r = poll(p, 4, idle_s * 1000)) < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {

@@ -15,13 +15,19 @@ Modes: "inetd" (systemd-socket-activate -a --inetd: socket on fd 0/1),
 "tcpserver" (ucspi-tcp).  The super-server's stderr, which carries
 imapgate's and Dovecot's log lines, goes to gate.log_path.
 
+Connect mode: `dovecot` is a private Dovecot daemon (one per session, mail
+emptied per test, log in dovecot.log_path) and `start_proxy(**overrides)`
+starts imapgate with backend.connect pointing at it instead of exec.
+
 Run: /usr/bin/python3 -m pytest -q tests/   (as root)
 Environment: IMAPGATE_BIN overrides the binary; IMAPGATE_KEEP=1 keeps the
 temp dirs.
 """
 
+import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -108,6 +114,11 @@ SECTION_OF = {
     "greeting": None, "timeout": None, "max_errors": None,
     "passwd_file": "auth", "failure_delay": "auth", "max_attempts": "auth",
     "exec": "backend",
+    # connect mode
+    "connect": "backend", "connect_timeout": "backend", "login": "backend",
+    "master_user": "backend", "master_password": "backend", "forward_client": "backend",
+    "proxy_timeout": None, "proxy_pass_error_message": None, "proxy_protocol": None,
+    "set_real_ip_from": None,
     "user": "privsep", "chroot": "privsep",
 }
 
@@ -191,6 +202,7 @@ def user_hashes():
 class World:
     def __init__(self, root, hashes):
         self.root = root
+        self.hashes = hashes
         self.homes = {}
         self.passwords = {u: pw for u, (pw, _) in USERS.items()}
         os.chmod(root, 0o755)
@@ -226,6 +238,24 @@ class World:
             "user": PRIVSEP_USER,
             "chroot": self.chroot,
         }
+
+    def write_passwd(self, extra=None, passwords=None, name="passwd"):
+        """Rewrite the passwd-file (or write another one named `name`):
+        `extra` maps a user to the 8th field (e.g. "host=127.0.0.1 port=N"),
+        `passwords` maps a user to a different cleartext password (stored
+        {PLAIN}).  Returns the path."""
+        extra = extra or {}
+        passwords = passwords or {}
+        path = os.path.join(self.root, name)
+        lines = ["# Dovecot-style passwd-file for the imapgate tests"]
+        for u in USERS:
+            h = ("{PLAIN}" + passwords[u]) if u in passwords else self.hashes[u]
+            lines.append("%s:%s:%d:%d::%s::%s" % (u, h, MAIL_UID, MAIL_GID, self.homes[u],
+                                                   extra.get(u, "")))
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o600)
+        return path
 
     def write_config(self, name="imapgate.conf", extra_top="", extra_sections=None, **overrides):
         settings = self.base_settings()
@@ -433,3 +463,276 @@ def pytest_runtest_makereport(item, call):
             if len(text) > 6000:
                 text = "...\n" + text[-6000:]
             rep.sections.append(("imapgate log %s (%s)" % (os.path.basename(g.log_path), g.mode), text))
+        d = getattr(item, "_imapgate_dovecot", None)
+        if d is not None:
+            text = d.log(getattr(d, "log_mark", 0))
+            if len(text) > 6000:
+                text = "...\n" + text[-6000:]
+            rep.sections.append(("dovecot log (this test)", text))
+
+
+# -- a real Dovecot daemon: the backend for connect mode -----------------------
+
+DOVECOT_BIN = "/usr/sbin/dovecot"
+MASTER_USER = "master"
+MASTER_PASSWORD = "m4ster-pw"
+# A Dovecot-only user whose successful password check is followed by a
+# refusal with Dovecot's own text (passdb extra fields nologin + reason).
+NOLOGIN_USER = "nolo"
+NOLOGIN_PASSWORD = "nolo-pw"
+NOLOGIN_REASON = "Mailbox-moved-to-the-archive"
+
+DOVECOT_DAEMON_CONF = """\
+# Private Dovecot daemon for the connect-mode tests: imapgate logs in here.
+instance_name = imapgate-test-{tag}
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+# No delay of Dovecot's own on failed logins (imapgate's failure_delay is
+# what the tests measure); failures are still answered 0.5 s late at most.
+auth_failure_delay = 0
+auth_master_user_separator = *
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+first_valid_gid = 1
+mail_location = maildir:~/Maildir
+# imapgate (127.0.0.1) may forward the client address with ID or PROXY.
+login_trusted_networks = 127.0.0.0/8
+haproxy_trusted_networks = 127.0.0.0/8
+imap_id_log = *
+login_log_format_elements = user=<%u> method=%m rip=%r rport=%{{rport}} lip=%l mpid=%e %c session=<%{{session}}>
+passdb {{
+  driver = passwd-file
+  args = {d}/master-users
+  master = yes
+}}
+passdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  inet_listener imap_haproxy {{
+    address = 127.0.0.1
+    port = {haproxy_port}
+    haproxy = yes
+  }}
+  unix_listener {d}/imap.sock {{
+    mode = 0666
+  }}
+}}
+# Dovecot 2.3 delays every auth from an IP with recent failures by up to
+# 15 s (anvil's auth penalty), across connections and tests, with no
+# setting to turn it off; without its socket the auth process skips it.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"""
+
+
+def ports_listening(ports):
+    return all(port_listening(p) for p in ports)
+
+
+class Dovecot:
+    """`/usr/sbin/dovecot -F` with a private config, base_dir, state and
+    log in a temp dir, listening on 127.0.0.1 only: `port` (plain IMAP),
+    `haproxy_port` (PROXY v1/v2 header required), `unix_path`."""
+
+    def __init__(self, root, hashes):
+        self.root = root
+        self.conf = os.path.join(root, "dovecot.conf")
+        self.log_path = os.path.join(root, "dovecot.log")
+        self.unix_path = os.path.join(root, "imap.sock")
+        self.passwords = {u: pw for u, (pw, _) in USERS.items()}
+        self.homes = {}
+        self.proc = None
+        self.port = self.haproxy_port = None
+        os.chmod(root, 0o755)
+        os.mkdir(os.path.join(root, "home"), 0o755)
+        lines = []
+        for u in USERS:
+            h = os.path.join(root, "home", u)
+            os.mkdir(h, 0o700)
+            os.chown(h, MAIL_UID, MAIL_GID)
+            self.homes[u] = h
+            lines.append("%s:%s:%d:%d::%s::" % (u, hashes[u], MAIL_UID, MAIL_GID, h))
+        h = os.path.join(root, "home", NOLOGIN_USER)
+        os.mkdir(h, 0o700)
+        os.chown(h, MAIL_UID, MAIL_GID)
+        lines.append("%s:{PLAIN}%s:%d:%d::%s::nologin reason=%s"
+                     % (NOLOGIN_USER, NOLOGIN_PASSWORD, MAIL_UID, MAIL_GID, h, NOLOGIN_REASON))
+        with open(os.path.join(root, "passwd"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        with open(os.path.join(root, "master-users"), "w") as f:
+            f.write("%s:{PLAIN}%s::::::\n" % (MASTER_USER, MASTER_PASSWORD))
+        # Dovecot's auth process reads them as default_internal_user.
+        gid = grp.getgrnam("dovecot").gr_gid
+        for name in ("passwd", "master-users"):
+            os.chown(os.path.join(root, name), 0, gid)
+            os.chmod(os.path.join(root, name), 0o640)
+
+    def write_conf(self):
+        with open(self.conf, "w") as f:
+            f.write(DOVECOT_DAEMON_CONF.format(d=self.root, tag=os.path.basename(self.root),
+                                               port=self.port, haproxy_port=self.haproxy_port))
+
+    def start(self):
+        require_tool(DOVECOT_BIN)
+        last = None
+        for _ in range(3):            # a port race is retried, not fatal
+            self.port, self.haproxy_port = free_port(), free_port()
+            if self.port == self.haproxy_port:
+                continue
+            self.write_conf()
+            out = open(os.path.join(self.root, "dovecot.out"), "ab")
+            self.proc = subprocess.Popen([DOVECOT_BIN, "-F", "-c", self.conf],
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                         start_new_session=True)
+            out.close()
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if ports_listening((self.port, self.haproxy_port)) \
+                        and os.path.exists(self.unix_path):
+                    return self
+                time.sleep(0.02)
+            last = self.log() + self._out()
+            self.stop()
+        pytest.fail("dovecot did not listen; log:\n%s" % last)
+
+    def _out(self):
+        try:
+            with open(os.path.join(self.root, "dovecot.out"), "rb") as f:
+                return f.read().decode("utf-8", "backslashreplace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if not self.proc:
+            return
+        pgid = self.proc.pid          # its own session and process group
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(pgid, signal.SIGKILL)   # children that outlived the master
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    # -- per test -----------------------------------------------------------
+    def reset_mail(self):
+        """Empty every user's mail (the daemon lives for the whole session)."""
+        for h in self.homes.values():
+            for name in os.listdir(h):
+                p = os.path.join(h, name)
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(p)
+                    except OSError:
+                        pass
+
+    def maildir(self, user):
+        return os.path.join(self.homes[user], "Maildir")
+
+    def addr(self, port=None):
+        return "127.0.0.1:%d" % (port or self.port)
+
+    # -- the log ------------------------------------------------------------
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log_path)
+        except OSError:
+            return 0
+
+    def log(self, since=0):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "backslashreplace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern, since=0, timeout=5.0):
+        """The first match of regex `pattern` in the log written after
+        offset `since` (Dovecot writes its log asynchronously), or None."""
+        rx = re.compile(pattern, re.M)
+        return helpers.wait_for(lambda: rx.search(self.log(since)), timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def dovecot_server(privsep_user, user_hashes):
+    """One Dovecot daemon for the whole session (see `dovecot`)."""
+    root = tempfile.mkdtemp(prefix="imapgate-dovecot-", dir="/tmp")
+    d = None
+    try:
+        d = Dovecot(root, user_hashes)
+        d.start()
+        yield d
+    finally:
+        if d:
+            d.stop()
+        if not os.environ.get("IMAPGATE_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot(dovecot_server, request):
+    """The session's Dovecot daemon, with every mailbox emptied and
+    `log_mark` set to the log offset at the start of the test."""
+    if not dovecot_server.alive():
+        dovecot_server.stop()
+        dovecot_server.start()
+    dovecot_server.reset_mail()
+    dovecot_server.log_mark = dovecot_server.log_size()
+    request.node._imapgate_dovecot = dovecot_server
+    return dovecot_server
+
+
+@pytest.fixture
+def start_proxy(start_gate, dovecot):
+    """Factory: imapgate in connect mode in front of the `dovecot` fixture.
+    start_proxy(mode="inetd", **overrides); by default backend.connect is
+    Dovecot's plain listener, exec is removed and passwd_file kept (pass
+    passwd_file=None for pass-through)."""
+
+    def start(mode="inetd", extra_top="", extra_sections=None, **overrides):
+        settings = {"exec": None, "connect": [dovecot.addr()]}
+        settings.update(overrides)
+        return start_gate(mode=mode, extra_top=extra_top, extra_sections=extra_sections,
+                          **settings)
+
+    return start

@@ -10,6 +10,8 @@ import os
 import re
 import select
 import socket
+import struct
+import threading
 import time
 
 HOST = "127.0.0.1"
@@ -39,12 +41,15 @@ def _b(x):
 class Client:
     """A raw IMAP client over TCP with bounded reads."""
 
-    def __init__(self, port, host=HOST, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, port, host=HOST, timeout=DEFAULT_TIMEOUT, source=None):
+        """source: a local address to bind to first (e.g. "127.0.0.2")."""
         self.timeout = timeout
         self.buf = b""
         self.lines = []          # every line read, for failure messages
         self.eof = False
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # -- sending -----------------------------------------------------------
@@ -78,12 +83,15 @@ class Client:
         try:
             data = self.sock.recv(65536)
         except ConnectionResetError:
+            self.reset = True
             data = b""
         if not data:
             self.eof = True
             return False
         self.buf += data
         return True
+
+    reset = False               # the connection ended with a RST, not a FIN
 
     def _context(self):
         last = self.lines[-5:]
@@ -261,3 +269,208 @@ def wait_for(predicate, timeout=5.0, interval=0.05):
         if time.monotonic() >= deadline:
             return None
         time.sleep(interval)
+
+
+# -- PROXY protocol headers (haproxy's proxy-protocol.txt) ---------------------
+
+PROXY_V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_v1(src, dst, sport, dport):
+    fam = "TCP6" if ":" in src else "TCP4"
+    return ("PROXY %s %s %s %d %d\r\n" % (fam, src, dst, sport, dport)).encode()
+
+
+def proxy_v2(src, dst, sport, dport, command=1):
+    """A v2 header, PROXY command (1) or LOCAL (0), TCP over IPv4/IPv6."""
+    if ":" in src:
+        fam = 0x21
+        addrs = socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+    else:
+        fam = 0x11
+        addrs = socket.inet_aton(src) + socket.inet_aton(dst)
+    body = addrs + struct.pack("!HH", sport, dport)
+    return PROXY_V2_SIG + bytes([0x20 | command, fam]) + struct.pack("!H", len(body)) + body
+
+
+# -- scripted stand-ins on 127.0.0.1 -------------------------------------------
+
+class Conn:
+    """The server side of one accepted connection, for scripted backends:
+    bounded reads, and a record of every byte received."""
+
+    def __init__(self, sock, timeout=DEFAULT_TIMEOUT):
+        self.sock = sock
+        self.timeout = timeout
+        self.buf = b""
+        self.received = b""
+        self.sent = b""
+        self.eof = False
+
+    def send(self, data):
+        data = _b(data)
+        self.sent += data
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or self.eof:
+            return False
+        r, _, _ = select.select([self.sock], [], [], remaining)
+        if not r:
+            return False
+        try:
+            data = self.sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self.buf += data
+        self.received += data
+        return True
+
+    def readline(self, timeout=None):
+        """Next CRLF line without CRLF, or None on timeout/EOF."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while b"\r\n" not in self.buf:
+            if not self._fill(deadline):
+                return None
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read(self, n, timeout=None):
+        """Exactly n bytes, or None."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while len(self.buf) < n:
+            if not self._fill(deadline):
+                return None
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def pending(self, wait):
+        """Bytes that arrive within `wait` seconds without being asked for."""
+        deadline = time.monotonic() + wait
+        while self._fill(deadline):
+            pass
+        return self.buf
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class ScriptedServer:
+    """A listener on 127.0.0.1:port; each accepted connection runs
+    handler(Conn) in its own thread.  Exceptions are kept in .errors and
+    every Conn in .conns."""
+
+    def __init__(self, handler, port=0):
+        self.handler = handler
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((HOST, port))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.conns = []
+        self.errors = []
+        self.closing = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            c = Conn(s)
+            self.conns.append(c)
+            threading.Thread(target=self._run, args=(c,), daemon=True).start()
+
+    def _run(self, c):
+        try:
+            self.handler(c)
+        except Exception as e:          # reported by the test
+            self.errors.append(e)
+        finally:
+            c.close()
+
+    def close(self):
+        self.closing = True
+        try:
+            self.lsock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.lsock.close()
+        for c in self.conns:
+            c.close()
+
+
+def forwarder(target_port):
+    """A ScriptedServer that relays each connection to 127.0.0.1:target_port."""
+
+    def relay(c):
+        up = socket.create_connection((HOST, target_port), timeout=DEFAULT_TIMEOUT)
+        try:
+            socks = [c.sock, up]
+            while True:
+                r, _, _ = select.select(socks, [], [], 30)
+                if not r:
+                    return
+                for s in r:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (up if s is c.sock else c.sock).sendall(data)
+        finally:
+            up.close()
+
+    return relay
+
+
+def blackhole_listener():
+    """A listening socket whose accept queue is full, so that further
+    connects to it neither succeed nor get refused (SYNs are dropped):
+    a connect timeout.  Returns (port, [sockets to close])."""
+    l = socket.socket()
+    l.bind((HOST, 0))
+    l.listen(0)
+    port = l.getsockname()[1]
+    held = [l]
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect((HOST, port))
+        except BlockingIOError:
+            pass
+        held.append(s)
+    time.sleep(0.1)
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    try:
+        probe.connect((HOST, port))
+        filled = False
+    except socket.timeout:
+        filled = True
+    except OSError:
+        filled = False
+    finally:
+        probe.close()
+    if not filled:
+        for s in held:
+            s.close()
+        return None, []
+    return port, held
+
+
+def closed_port():
+    """A 127.0.0.1 port nothing listens on (connects are refused)."""
+    s = socket.socket()
+    s.bind((HOST, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
