@@ -26,7 +26,8 @@ LDLIBS		 = $(shell pkg-config --libs $(PKGS)) -lcrypt
 SRCS	= src/main.c src/config.c src/conn.c src/log.c src/imap_parse.c \
 	  src/capability.c src/session.c src/sasl.c src/monitor.c src/msg.c \
 	  src/auth_passwd.c src/backend_exec.c src/sandbox.c src/cidr.c \
-	  src/proxy.c src/backend_connect.c src/backend_imap.c src/relay.c
+	  src/proxy.c src/backend_connect.c src/backend_imap.c src/relay.c \
+	  src/listener.c
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
 

@@ -76,6 +76,11 @@
 #define PROXY_V2_MAX		536	/* v2 header we accept, TLVs included */
 #define SESSION_ID_MAX		32
 
+/* Listener mode (-L). */
+#define LISTEN_BACKLOG		511
+#define LISTEN_CHILDREN_MAX	1024	/* connection processes at once */
+#define LISTEN_REAP_MS		200	/* reap exited children this often */
+
 /* A log line, after escaping client bytes. */
 #define LOG_LINE_MAX		1024
 #define ADDR_MAX		64

@@ -110,16 +110,34 @@ addresses(struct conn *c)
 	}
 }
 
-int
-conn_find(struct conn *c, char *err, size_t errsize)
+static void
+conn_reset(struct conn *c)
 {
-	int one = 1, fd;
-
 	memset(c, 0, sizeof(*c));
 	snprintf(c->peer_ip, sizeof(c->peer_ip), "unknown");
 	snprintf(c->local_ip, sizeof(c->local_ip), "unknown");
 	snprintf(c->peer_port, sizeof(c->peer_port), "0");
 	snprintf(c->local_port, sizeof(c->local_port), "0");
+}
+
+void
+conn_accepted(struct conn *c, int fd)
+{
+	int one = 1;
+
+	conn_reset(c);
+	c->in = c->out = fd;
+	/* Replies are whole lines written at once: do not hold them back. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	addresses(c);
+}
+
+int
+conn_find(struct conn *c, char *err, size_t errsize)
+{
+	int one = 1, fd;
+
+	conn_reset(c);
 	if (getenv("LISTEN_FDS") != NULL) {
 		if ((fd = systemd_fd(err, errsize)) < 0)
 			return -1;
@@ -132,16 +150,14 @@ conn_find(struct conn *c, char *err, size_t errsize)
 	case 0:
 		snprintf(err, errsize, "fd %d is not a socket: imapgate is "
 		    "started by a super-server (systemd, xinetd, inetd, "
-		    "tcpserver)", c->in);
+		    "tcpserver), or with -L", c->in);
 		return -1;
 	case -1:
-		snprintf(err, errsize, "fd %d is a listening socket: start "
-		    "one imapgate per connection (systemd Accept=yes, "
-		    "xinetd/inetd nowait, systemd-socket-activate -a)", c->in);
-		return -1;
+		/* systemd Accept=no, inetd "wait": we accept ourselves. */
+		return 0;
 	}
 	/* Replies are whole lines written at once: do not hold them back. */
 	(void)setsockopt(c->out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	addresses(c);
-	return 0;
+	return 1;
 }

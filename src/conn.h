@@ -16,7 +16,11 @@ struct conn {
 	char	local_ip[ADDR_MAX], local_port[8];
 };
 
-/* Returns 0, or -1 with a reason in err. */
+/* Returns 1 with the connection in c; 0 if the socket found is a
+ * listening one (systemd Accept=no, inetd wait), its fd in c->in; -1 with
+ * a reason in err. */
 int conn_find(struct conn *c, char *err, size_t errsize);
+/* A connection accepted on fd (listener mode). */
+void conn_accepted(struct conn *c, int fd);
 
 #endif

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "conn.h"
 #include "bounds.h"
+#include "listener.h"
 #include "log.h"
 #include "monitor.h"
 #include "sandbox.h"
@@ -32,8 +33,9 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: imapgate [-c FILE] [-t] [-V] [-h]\n"
+	fprintf(f, "usage: imapgate [-c FILE] [-L ADDR:PORT] [-t] [-V] [-h]\n"
 	    "  -c FILE  configuration file (default %s)\n"
+	    "  -L ADDR:PORT  listen and fork per connection (no super-server)\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -V       print the version and exit\n"
 	    "  -h       this help\n", CONFIG_PATH);
@@ -69,6 +71,38 @@ check_config(const char *path)
 	return 0;
 }
 
+/* One connection: fork the session, become its monitor.  No return. */
+static void
+serve(struct config *cfg, const struct conn *conn, const struct sandbox *sb)
+{
+	char err[CONFIG_ERR_MAX];
+	int sp[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		log_fatal("socketpair: %s", strerror(errno));
+	if ((pid = fork()) < 0)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(sp[0]);
+		/* The session parses the network: it must not hold the one
+		 * secret that logs in as anybody.  The monitor sends it for
+		 * the backend login only. */
+		if (cfg->master_password != NULL)
+			explicit_bzero(cfg->master_password,
+			    strlen(cfg->master_password));
+		if (sandbox_enter(cfg, sb, err, sizeof(err)) < 0) {
+			log_err("session: %s", err);
+			(void)!write(conn->out, BYE_UNAVAILABLE,
+			    sizeof(BYE_UNAVAILABLE) - 1);
+			_exit(111);
+		}
+		session_run(cfg, conn, sp[1]);
+	}
+	close(sp[1]);
+	monitor_run(cfg, conn, sb, sp[0], pid);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -76,14 +110,16 @@ main(int argc, char *argv[])
 	static struct conn conn;
 	struct sandbox sb;
 	char err[CONFIG_ERR_MAX];
-	const char *path = CONFIG_PATH;
-	int opt, test = 0, sp[2];
-	pid_t pid;
+	const char *path = CONFIG_PATH, *listen_on = NULL;
+	int opt, test = 0, lfd = -1;
 
-	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:L:tVh")) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'L':
+			listen_on = optarg;
 			break;
 		case 't':
 			test = 1;
@@ -106,12 +142,22 @@ main(int argc, char *argv[])
 	if (test)
 		return check_config(path);
 
-	if (conn_find(&conn, err, sizeof(err)) < 0) {
-		log_init(-1);
+	if (listen_on != NULL)
+		lfd = listener_open(listen_on, err, sizeof(err));
+	else
+		switch (conn_find(&conn, err, sizeof(err))) {
+		case 0:
+			lfd = conn.in;
+			break;
+		case -1:
+			lfd = -2;
+			break;
+		}
+	log_init(lfd == -1 ? conn.in : -1);
+	if (lfd == -2 || (listen_on != NULL && lfd < 0)) {
 		log_err("%s", err);
 		return 111;
 	}
-	log_init(conn.in);
 	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
@@ -122,26 +168,9 @@ main(int argc, char *argv[])
 		log_warn("not started as root: the session runs without chroot "
 		    "or a uid change");
 	signal(SIGPIPE, SIG_IGN);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		log_fatal("socketpair: %s", strerror(errno));
-	if ((pid = fork()) < 0)
-		log_fatal("fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(sp[0]);
-		/* The session parses the network: it must not hold the one
-		 * secret that logs in as anybody.  The monitor sends it for
-		 * the backend login only. */
-		if (cfg.master_password != NULL)
-			explicit_bzero(cfg.master_password,
-			    strlen(cfg.master_password));
-		if (sandbox_enter(&cfg, &sb, err, sizeof(err)) < 0) {
-			log_err("session: %s", err);
-			(void)!write(conn.out, BYE_UNAVAILABLE,
-			    sizeof(BYE_UNAVAILABLE) - 1);
-			_exit(111);
-		}
-		session_run(&cfg, &conn, sp[1]);
+	if (lfd >= 0) {
+		log_info("listening (config %s)", path);
+		conn_accepted(&conn, listener_run(lfd));
 	}
-	close(sp[1]);
-	monitor_run(&cfg, &conn, &sb, sp[0], pid);
+	serve(&cfg, &conn, &sb);
 }

@@ -242,14 +242,18 @@ await_result(struct session *s)
 	return r;
 }
 
-/* "<tag> <text>" where text is the backend's, of any length it had. */
+/* "<tag> <text>" where text is the backend's, of any length it had: one
+ * write, so that with TCP_NODELAY it is one segment, not four. */
 static void
 reply_backend(struct session *s, const char *text)
 {
-	session_write(s, s->tag, strlen(s->tag));
-	session_write(s, " ", 1);
-	session_write(s, text, strlen(text));
-	session_write(s, "\r\n", 2);
+	static char line[TAG_MAX + 1 + BACKEND_BUFFER + 2];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s %s\r\n", s->tag, text);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		bye(s, R_BYE_INTERNAL, "backend reply too long");
+	session_write(s, line, (size_t)n);
 }
 
 /* Logged in on the backend: the monitor takes the relay, with the bytes

@@ -338,6 +338,10 @@ class Gate:
             return [SSA, "-a", "-l", addr] + gate
         if self.mode == "tcpserver":
             return [TCPSERVER, "-R", "-H", "-l", "localhost", "127.0.0.1", str(self.port)] + gate
+        if self.mode == "listen":           # imapgate -L: no super-server
+            return gate + ["-L", addr]
+        if self.mode == "accept-no":        # systemd Accept=no: a listening fd 3
+            return [SSA, "-l", addr] + gate
         raise ValueError(self.mode)
 
     def start(self):

@@ -1,0 +1,90 @@
+"""Listener mode: imapgate -L ADDR:PORT, and a listening socket handed over
+by systemd (Accept=no, here systemd-socket-activate without -a).  The
+configuration is loaded once; each connection is a forked monitor with
+its own sandboxed session, as under a super-server."""
+import imaplib
+import re
+import subprocess
+
+import pytest
+
+import conftest
+import helpers
+from helpers import GREETING
+
+LISTEN_MODES = ("listen", "accept-no")
+
+
+@pytest.mark.parametrize("mode", LISTEN_MODES)
+def test_listener_exec_sessions(start_gate, mode):
+    g = start_gate(mode=mode)
+    # Several connections in a row: each gets its own monitor and session.
+    for i in range(3):
+        with imaplib.IMAP4("127.0.0.1", g.port, timeout=10) as m:
+            assert m.welcome == GREETING
+            typ, data = m.login("alice", "secret")
+            assert typ == "OK" and data[0].endswith(b"Logged in"), data
+            msg = b"Subject: n%d\r\n\r\nbody %d\r\n" % (i, i)
+            assert m.append("INBOX", None, None, msg)[0] == "OK"
+            typ, data = m.select("INBOX")
+            assert data == [str(i + 1).encode()], data
+            typ, data = m.fetch(str(i + 1), "(BODY.PEEK[])")
+            assert data[0][1] == msg
+            m.logout()
+
+
+@pytest.mark.parametrize("mode", LISTEN_MODES)
+def test_listener_session_sandboxed_and_reaped(start_gate, privsep_user, mode):
+    g = start_gate(mode=mode)
+    c = g.connect()
+    c.send(b"a NOOP\r\n")
+    c.expect(b"a OK NOOP completed")
+    procs = g.processes()
+    sessions = [p for p in procs if p["uids"][0] == privsep_user.pw_uid]
+    assert len(sessions) == 1, procs
+    s = sessions[0]
+    assert s["root"] == g.world.chroot, s
+    monitor = [p for p in procs if p["pid"] == s["ppid"]]
+    assert monitor and monitor[0]["uids"][0] == 0, procs
+    c.send(b"b LOGOUT\r\n")
+    c.expect(b"* BYE Logging out")
+    c.expect(b"b OK LOGOUT completed")
+    c.assert_closed()
+    # The listener reaps its connection processes: none is left, not
+    # even as a zombie; the listener alone remains.
+    assert helpers.wait_for(lambda: g.processes() == [], timeout=5), \
+        g.processes()
+    assert g.proc.poll() is None
+
+
+@pytest.mark.parametrize("mode", LISTEN_MODES)
+def test_listener_pipelined_after_login(start_gate, mode):
+    g = start_gate(mode=mode)
+    c = g.connect()
+    c.send(b"a LOGIN alice secret\r\nb SELECT INBOX\r\nc LOGOUT\r\n")
+    c.expect_re(rb"^a OK \[CAPABILITY [^\]]+\] Logged in$")
+    assert re.match(rb"^b OK \[READ-WRITE\] Select completed",
+                    c.read_until_tagged(b"b")[-1])
+    assert c.read_until_tagged(b"c")[-1].startswith(b"c OK Logout completed")
+
+
+def test_listener_connect_mode(start_proxy):
+    g = start_proxy(mode="listen", passwd_file=None)
+    for _ in range(2):
+        with imaplib.IMAP4("127.0.0.1", g.port, timeout=10) as m:
+            typ, data = m.login("alice", "secret")
+            assert typ == "OK" and b"[CAPABILITY " in data[0], data
+            assert m.select("INBOX")[0] == "OK"
+            m.logout()
+    assert helpers.wait_for(lambda: g.log().count("session: user=\"alice\"")
+                            == 2, timeout=5), g.log()
+
+
+def test_listener_refuses_bad_address(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text('auth: { passwd_file = "/p"; };\n'
+                    'backend: { exec = ["/bin/true"]; };\n')
+    r = subprocess.run([conftest.GATE_BIN, "-c", str(conf), "-L", "nowhere"],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 111
+    assert b"-L nowhere: not address:port" in r.stderr
