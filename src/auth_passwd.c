@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "auth_passwd.h"
+#include "cram.h"
 #include "log.h"
 
 /* Hashed for an unknown user when the file has no crypt hash to borrow:
@@ -107,6 +108,24 @@ passwd_verify(const char *stored, const char *pass)
 	if (out == NULL || out[0] == '*' || hash[0] == '\0')
 		return -1;
 	return equal_ct(out, hash);
+}
+
+/* CRAM-MD5 against a stored password: only a {PLAIN} one can do. */
+static int
+cram_verify(const char *stored, const char *salt, const char *hex)
+{
+	const char *plain;
+
+	if (strncasecmp(stored, "{PLAIN}", 7) == 0)
+		plain = stored + 7;
+	else if (strncasecmp(stored, "{CLEARTEXT}", 11) == 0)
+		plain = stored + 11;
+	else {
+		/* The same work, the same answer as a wrong digest. */
+		(void)cram_md5_verify(stored, salt, hex);
+		return 0;
+	}
+	return cram_md5_verify(plain, salt, hex);
 }
 
 /* Is this stored password a crypt hash we could borrow as a dummy? */
@@ -221,7 +240,7 @@ read_line(FILE *f, char *line, size_t size, int *too_long)
 
 enum auth_result
 passwd_check(const char *path, const char *user, const char *pass,
-    struct auth_user *out, const char **why)
+    const char *salt, struct auth_user *out, const char **why)
 {
 	static char line[PASSWD_LINE_MAX], stored[PASSWD_LINE_MAX],
 	    dummy[PASSWD_LINE_MAX];
@@ -260,11 +279,15 @@ passwd_check(const char *path, const char *user, const char *pass,
 	}
 	if (!found) {
 		/* Same work as a wrong password: hash anyway. */
-		(void)passwd_verify(dummy, pass);
+		if (salt != NULL)
+			(void)cram_md5_verify(dummy, salt, pass);
+		else
+			(void)passwd_verify(dummy, pass);
 		*why = "unknown user";
 		return AUTH_NO;
 	}
-	r = passwd_verify(stored, pass);
+	r = salt != NULL ? cram_verify(stored, salt, pass) :
+	    passwd_verify(stored, pass);
 	explicit_bzero(stored, sizeof(stored));
 	if (r < 0) {
 		*why = "unsupported password scheme or hash";

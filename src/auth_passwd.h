@@ -33,8 +33,11 @@ int passwd_split(char *line, char *field[PASSWD_FIELDS]);
 int passwd_verify(const char *stored, const char *pass);
 
 /* Look user up in path and check pass.  Scans the whole file and hashes
- * even for an unknown user, so both cost the same.  why: for the log. */
+ * even for an unknown user, so both cost the same.  why: for the log.
+ * With salt (a CRAM-MD5 challenge), pass is the client's hex digest and
+ * only {PLAIN} entries can match. */
 enum auth_result passwd_check(const char *path, const char *user,
-    const char *pass, struct auth_user *out, const char **why);
+    const char *pass, const char *salt, struct auth_user *out,
+    const char **why);
 
 #endif

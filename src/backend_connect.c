@@ -88,7 +88,7 @@ connect_inet(const struct backend_addr *t, int ms, char *name,
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	if ((r = getaddrinfo(t->host, t->port, &hints, &res)) != 0) {
-		log_warn("backend %s: %s", t->host, gai_strerror(r));
+		log_warn("%s: %s", t->host, gai_strerror(r));
 		return -1;
 	}
 	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
@@ -97,7 +97,7 @@ connect_inet(const struct backend_addr *t, int ms, char *name,
 			snprintf(ip, sizeof(ip), "?");
 		fd = connect_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, ms);
 		if (fd < 0)
-			log_warn("backend %s [%s]:%s: %s", t->host, ip, t->port,
+			log_warn("%s [%s]:%s: %s", t->host, ip, t->port,
 			    strerror(errno));
 		else
 			snprintf(name, namesize, "%s:%s", ip, t->port);
@@ -107,21 +107,26 @@ connect_inet(const struct backend_addr *t, int ms, char *name,
 }
 
 int
+net_connect(const struct backend_addr *t, int ms, char *name, size_t namesize)
+{
+	int fd;
+
+	if (!t->is_unix)
+		return connect_inet(t, ms, name, namesize);
+	if ((fd = connect_unix(t, ms)) < 0)
+		log_warn("unix:%s: %s", t->host, strerror(errno));
+	else
+		snprintf(name, namesize, "unix:%s", t->host);
+	return fd;
+}
+
+int
 backend_connect(const struct config *c, const struct backend_addr *t, int n,
     char *name, size_t namesize)
 {
 	int ms = (int)(c->connect_timeout * 1000), fd = -1, i;
 
-	for (i = 0; i < n && fd < 0; i++) {
-		if (!t[i].is_unix) {
-			fd = connect_inet(&t[i], ms, name, namesize);
-			continue;
-		}
-		if ((fd = connect_unix(&t[i], ms)) < 0)
-			log_warn("backend unix:%s: %s", t[i].host,
-			    strerror(errno));
-		else
-			snprintf(name, namesize, "unix:%s", t[i].host);
-	}
+	for (i = 0; i < n && fd < 0; i++)
+		fd = net_connect(&t[i], ms, name, namesize);
 	return fd;
 }

@@ -21,7 +21,7 @@
 
 /* RFC 4616 asks for at least 255 octets per field; give a little more. */
 #define USER_MAX		256
-#define PASS_MAX		1024
+#define PASS_MAX		4096	/* an OAuth bearer token is one too */
 /* A SASL response line: base64 of authzid NUL authcid NUL passwd. */
 #define SASL_LINE_MAX		(4 * ((USER_MAX * 2 + PASS_MAX + 2 + 2) / 3) + 4)
 
@@ -81,8 +81,30 @@
 #define LISTEN_CHILDREN_MAX	1024	/* connection processes at once */
 #define LISTEN_REAP_MS		200	/* reap exited children this often */
 
+/* Auth services. */
+#define CHECKPW_ARGS_MAX	16	/* auth.checkpassword argv */
+#define CHECKPW_TIMEOUT		10	/* s for a checkpassword program */
+#define AUTH_HTTP_TIMEOUT_DEFAULT 60	/* s, nginx's auth_http_timeout */
+#define AUTH_HTTP_HEADERS_MAX	16	/* auth_http_header lines */
+#define AUTH_HTTP_HEADER_MAX	256	/* one of them */
+#define AUTH_HTTP_URI_MAX	512
+#define AUTH_HTTP_RESPONSE_MAX	4096	/* the auth server's whole answer */
+#define AUTH_HTTP_REQUEST_MAX	(3 * (USER_MAX + PASS_MAX) + 2048 + \
+				 AUTH_HTTP_HEADERS_MAX * (AUTH_HTTP_HEADER_MAX + 2))
+#define AUTH_TEXT_MAX		256	/* Auth-Status text passed to the client */
+#define AUTH_WAIT_MAX		3600	/* s, the most Auth-Wait we honour */
+#define SERVER_NAME_MAX		255
+#define CHALLENGE_MAX		(SERVER_NAME_MAX + 48)	/* <random.time@name> */
+#define MAX_PENALTY_DEFAULT	15.0	/* s, auth.max_penalty */
+#define PENALTY_FILE_DEFAULT	"/run/imapgate/penalty"
+
 /* A log line, after escaping client bytes. */
 #define LOG_LINE_MAX		1024
 #define ADDR_MAX		64
+
+/* The penalty table file (src/penalty.c): a fixed number of address
+ * slots; an address without a failure for PENALTY_EXPIRE is forgotten. */
+#define PENALTY_SLOTS		1024
+#define PENALTY_EXPIRE		900	/* s */
 
 #endif

@@ -66,6 +66,12 @@ capability_build(const struct capa_policy *p, char *out, size_t outsize)
 		add(&o, "AUTH=PLAIN");
 	if (plaintext_ok && (p->auth_methods & AUTHM_LOGIN))
 		add(&o, "AUTH=LOGIN");
+	if (plaintext_ok && (p->auth_methods & AUTHM_CRAM_MD5))
+		add(&o, "AUTH=CRAM-MD5");
+	if (plaintext_ok && (p->auth_methods & AUTHM_OAUTHBEARER))
+		add(&o, "AUTH=OAUTHBEARER");
+	if (plaintext_ok && (p->auth_methods & AUTHM_XOAUTH2))
+		add(&o, "AUTH=XOAUTH2");
 	if (!p->tls_active && p->starttls != STARTTLS_OFF)
 		add(&o, "STARTTLS");
 	if (!p->tls_active && p->starttls == STARTTLS_ONLY)

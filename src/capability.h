@@ -9,8 +9,11 @@
 #include <stddef.h>
 
 /* imap_auth methods, as bits. */
-#define AUTHM_PLAIN	0x01
-#define AUTHM_LOGIN	0x02
+#define AUTHM_PLAIN		0x01
+#define AUTHM_LOGIN		0x02
+#define AUTHM_CRAM_MD5		0x04
+#define AUTHM_OAUTHBEARER	0x08
+#define AUTHM_XOAUTH2		0x10
 
 enum starttls_mode { STARTTLS_OFF, STARTTLS_ON, STARTTLS_ONLY };
 

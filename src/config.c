@@ -171,13 +171,18 @@ apply_auth_methods(struct ctx *x, const config_setting_t *s)
 			x->c->auth_methods |= AUTHM_PLAIN;
 		else if (strcmp(m[i], "login") == 0)
 			x->c->auth_methods |= AUTHM_LOGIN;
-		else if (strcmp(m[i], "cram-md5") == 0 ||
-		    strcmp(m[i], "external") == 0)
+		else if (strcmp(m[i], "cram-md5") == 0)
+			x->c->auth_methods |= AUTHM_CRAM_MD5;
+		else if (strcmp(m[i], "oauthbearer") == 0)
+			x->c->auth_methods |= AUTHM_OAUTHBEARER;
+		else if (strcmp(m[i], "xoauth2") == 0)
+			x->c->auth_methods |= AUTHM_XOAUTH2;
+		else if (strcmp(m[i], "external") == 0)
 			rc = fail(x, e, "\"%s\" is not supported by this "
-			    "version (plain, login)", m[i]);
+			    "version (it needs TLS client certificates)", m[i]);
 		else
-			rc = fail(x, e, "unknown method \"%s\" (plain, login)",
-			    m[i]);
+			rc = fail(x, e, "unknown method \"%s\" (plain, login, "
+			    "cram-md5, oauthbearer, xoauth2)", m[i]);
 	}
 	for (i = 0; i < n; i++)
 		free(m[i]);
@@ -439,6 +444,93 @@ apply_real_ip_from(struct ctx *x, const config_setting_t *s)
 	return rc;
 }
 
+static int
+apply_checkpassword(struct ctx *x, const config_setting_t *s)
+{
+	int n;
+
+	if ((n = get_strings(x, s, x->c->checkpw_argv, CHECKPW_ARGS_MAX)) < 0)
+		return -1;
+	if (n == 0 || x->c->checkpw_argv[0][0] != '/')
+		return fail(x, s, "name the checkpassword program by its "
+		    "absolute path");
+	x->c->checkpw_argc = n;
+	return 0;
+}
+
+static int
+apply_auth_http(struct ctx *x, const config_setting_t *s)
+{
+	const char *v;
+
+	if (get_string(x, s, &x->c->auth_http) < 0)
+		return -1;
+	v = x->c->auth_http;
+	if (strlen(v) > AUTH_HTTP_URI_MAX ||
+	    (strncmp(v, "http://", 7) != 0 && strncmp(v, "unix:/", 6) != 0))
+		return fail(x, s, "\"%s\" is not http://host:port/uri or "
+		    "unix:/path:/uri", v);
+	return 0;
+}
+
+static int
+apply_auth_http_header(struct ctx *x, const config_setting_t *s)
+{
+	int i, n;
+	const char *h, *colon;
+
+	if ((n = get_strings(x, s, x->c->auth_http_header,
+	    AUTH_HTTP_HEADERS_MAX)) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		h = x->c->auth_http_header[i];
+		colon = strchr(h, ':');
+		/* A header name of letters, digits and '-', and a value with
+		 * no line ends: nothing here can split the request. */
+		if (strlen(h) > AUTH_HTTP_HEADER_MAX || colon == NULL ||
+		    colon == h || strspn(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+		    (size_t)(colon - h) || strpbrk(h, "\r\n") != NULL)
+			return fail(x, config_setting_get_elem(s, i),
+			    "\"%s\" is not \"Name: value\"", h);
+	}
+	x->c->nauth_http_header = n;
+	return 0;
+}
+
+static int
+apply_auth_http_timeout(struct ctx *x, const config_setting_t *s)
+{
+	return get_int(x, s, 1, 3600, &x->c->auth_http_timeout);
+}
+
+static int
+apply_max_penalty(struct ctx *x, const config_setting_t *s)
+{
+	return get_float(x, s, 0.0, 3600.0, &x->c->max_penalty);
+}
+
+static int
+apply_penalty_file(struct ctx *x, const config_setting_t *s)
+{
+	return get_path(x, s, &x->c->penalty_file);
+}
+
+static int
+apply_server_name(struct ctx *x, const config_setting_t *s)
+{
+	const char *v;
+
+	if (get_string(x, s, &x->c->server_name) < 0)
+		return -1;
+	v = x->c->server_name;
+	if (*v == '\0' || strlen(v) > SERVER_NAME_MAX ||
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789.-") != strlen(v))
+		return fail(x, s, "\"%s\" is not a host name", v);
+	return 0;
+}
+
 static const struct key keys[] = {
 	{ NULL, "imap_capabilities", K_LIST, apply_capabilities },
 	{ NULL, "imap_auth", K_LIST, apply_auth_methods },
@@ -452,6 +544,13 @@ static const struct key keys[] = {
 	{ "auth", "passwd_file", K_STRING, apply_passwd_file },
 	{ "auth", "failure_delay", K_FLOAT, apply_failure_delay },
 	{ "auth", "max_attempts", K_INT, apply_max_attempts },
+	{ "auth", "checkpassword", K_LIST, apply_checkpassword },
+	{ "auth", "http", K_STRING, apply_auth_http },
+	{ "auth", "max_penalty", K_FLOAT, apply_max_penalty },
+	{ "auth", "penalty_file", K_STRING, apply_penalty_file },
+	{ NULL, "auth_http_header", K_LIST, apply_auth_http_header },
+	{ NULL, "auth_http_timeout", K_INT, apply_auth_http_timeout },
+	{ NULL, "server_name", K_STRING, apply_server_name },
 	{ "backend", "exec", K_LIST, apply_exec },
 	{ "privsep", "user", K_STRING, apply_privsep_user },
 	{ "privsep", "chroot", K_STRING, apply_privsep_chroot },
@@ -525,12 +624,15 @@ set_defaults(struct config *c, const char *path)
 	c->failure_delay = FAILURE_DELAY_DEFAULT;
 	c->max_attempts = MAX_ATTEMPTS_DEFAULT;
 	c->connect_timeout = CONNECT_TIMEOUT_DEFAULT;
+	c->auth_http_timeout = AUTH_HTTP_TIMEOUT_DEFAULT;
+	c->max_penalty = MAX_PENALTY_DEFAULT;
 	c->proxy_timeout = PROXY_TIMEOUT_DEFAULT;
 	c->backend_login = BLOGIN_LOGIN;
 	c->forward_client = FWD_ID;
 	if ((c->greeting = strdup("imapgate ready")) == NULL ||
 	    (c->privsep_user = strdup("imapgate")) == NULL ||
-	    (c->privsep_chroot = strdup("/var/lib/imapgate/empty")) == NULL)
+	    (c->privsep_chroot = strdup("/var/lib/imapgate/empty")) == NULL ||
+	    (c->penalty_file = strdup(PENALTY_FILE_DEFAULT)) == NULL)
 		return -1;
 	return 0;
 }
@@ -542,21 +644,34 @@ check_required(struct ctx *x)
 	struct capa_policy p;
 	char capa[CAPABILITY_MAX + 1];
 
+	int sources = (x->c->passwd_file != NULL) + (x->c->checkpw_argc > 0) +
+	    (x->c->auth_http != NULL);
+
 	if ((x->c->exec_argc > 0) == (x->c->nconnect > 0))
 		return fail(x, NULL, "give exactly one of backend.exec and "
 		    "backend.connect");
+	if (sources > 1)
+		return fail(x, NULL, "give at most one of auth.passwd_file, "
+		    "auth.checkpassword and auth.http");
 	/* Exec mode has no one else to judge a password. */
-	if (x->c->exec_argc > 0 && x->c->passwd_file == NULL)
-		return fail(x, NULL, "auth.passwd_file is required with "
-		    "backend.exec");
+	if (x->c->exec_argc > 0 && sources == 0)
+		return fail(x, NULL, "backend.exec needs an auth source "
+		    "(auth.passwd_file, auth.checkpassword or auth.http)");
+	if ((x->c->auth_methods & (AUTHM_OAUTHBEARER | AUTHM_XOAUTH2)) &&
+	    x->c->auth_http == NULL)
+		return fail(x, NULL, "imap_auth oauthbearer and xoauth2 need "
+		    "auth.http to check the token");
+	if ((x->c->auth_methods & AUTHM_CRAM_MD5) && x->c->passwd_file == NULL &&
+	    x->c->auth_http == NULL)
+		return fail(x, NULL, "imap_auth cram-md5 needs auth.passwd_file "
+		    "({PLAIN} entries) or auth.http");
 	if ((x->c->master_user == NULL) != (x->c->master_password == NULL))
 		return fail(x, NULL, "backend.master_user and "
 		    "backend.master_password go together");
 	/* The master logs in for anyone: someone else must check first. */
-	if (x->c->master_user != NULL && x->c->passwd_file == NULL)
+	if (x->c->master_user != NULL && sources == 0)
 		return fail(x, NULL, "backend.master_user needs an auth "
-		    "source (auth.passwd_file): without one, anybody could "
-		    "log in as anybody");
+		    "source: without one, anybody could log in as anybody");
 	if (x->c->proxy_protocol && x->c->nreal_ip_from == 0)
 		return fail(x, NULL, "proxy_protocol needs set_real_ip_from: "
 		    "whose PROXY header is to be believed?");
@@ -594,6 +709,36 @@ config_load(struct config *c, const char *path, char *err, size_t errsize)
 		rc = check_required(&x);
 	config_destroy(&cf);
 	return rc;
+}
+
+static void
+free_list(char **v, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i]);
+		v[i] = NULL;
+	}
+}
+
+void
+config_free(struct config *c)
+{
+	free_list(c->capa_tokens, CAPA_TOKENS_MAX);
+	free_list(c->exec_argv, EXEC_ARGS_MAX + 1);
+	free_list(c->checkpw_argv, CHECKPW_ARGS_MAX + 2);
+	free_list(c->auth_http_header, AUTH_HTTP_HEADERS_MAX + 1);
+	free(c->greeting);
+	free(c->passwd_file);
+	free(c->auth_http);
+	free(c->penalty_file);
+	free(c->server_name);
+	free(c->privsep_user);
+	free(c->privsep_chroot);
+	free(c->master_user);
+	free(c->master_password);
+	memset(c, 0, sizeof(*c));
 }
 
 void

@@ -31,6 +31,15 @@ struct config {
 	int	 timeout;			/* s */
 	int	 max_errors;
 	char	*passwd_file;			/* auth.passwd_file */
+	char	*checkpw_argv[CHECKPW_ARGS_MAX + 2];	/* auth.checkpassword */
+	int	 checkpw_argc;
+	char	*auth_http;			/* auth.http */
+	char	*auth_http_header[AUTH_HTTP_HEADERS_MAX + 1];
+	int	 nauth_http_header;
+	int	 auth_http_timeout;		/* s */
+	double	 max_penalty;			/* auth.max_penalty, s */
+	char	*penalty_file;			/* auth.penalty_file */
+	char	*server_name;			/* CRAM-MD5 challenges */
 	double	 failure_delay;			/* auth.failure_delay, s */
 	int	 max_attempts;			/* auth.max_attempts */
 	char	*exec_argv[EXEC_ARGS_MAX + 1];	/* backend.exec */
@@ -59,6 +68,10 @@ int backend_addr_parse(const char *s, struct backend_addr *a);
 /* Load and validate path into c.  On error returns -1 with a message
  * "FILE:LINE: KEY: what" in err. */
 int config_load(struct config *c, const char *path, char *err, size_t errsize);
+
+/* Free what config_load() allocated (a long-lived process never needs
+ * to; tests do). */
+void config_free(struct config *c);
 
 /* The capability policy this configuration gives, before/after TLS. */
 void config_capa_policy(const struct config *c, int tls_active,

@@ -14,6 +14,9 @@ struct conn {
 	int	in, out;
 	char	peer_ip[ADDR_MAX], peer_port[8];
 	char	local_ip[ADDR_MAX], local_port[8];
+	/* A PROXY header gave peer_ip/port and these (its destination). */
+	int	proxied;
+	char	proxy_dst_ip[ADDR_MAX], proxy_dst_port[8];
 };
 
 /* Returns 1 with the connection in c; 0 if the socket found is a

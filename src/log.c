@@ -41,6 +41,12 @@ log_init(int client_fd)
 		openlog("imapgate", LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
+int
+log_uses_stderr(void)
+{
+	return log_to_stderr;
+}
+
 static void
 log_emit(int prio, const char *fmt, va_list ap)
 {

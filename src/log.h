@@ -10,6 +10,8 @@
 
 /* client_fd: the connection, so that its socket is never used as a log. */
 void log_init(int client_fd);
+/* Does the log go to fd 2 (so a helper program may write there too)? */
+int log_uses_stderr(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

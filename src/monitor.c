@@ -13,12 +13,14 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
-#include "auth_passwd.h"
+#include "auth.h"
 #include "backend_connect.h"
 #include "backend_exec.h"
+#include "cram.h"
 #include "log.h"
 #include "monitor.h"
 #include "msg.h"
+#include "penalty.h"
 #include "relay.h"
 #include "sandbox.h"
 
@@ -32,6 +34,7 @@ union msg_any {
 	struct msg_verdict	verdict;
 	struct msg_relay	relay;
 	struct msg_client_addr	addr;
+	struct msg_challenge	challenge;
 };
 
 /* What the monitor expects next from the session. */
@@ -44,8 +47,10 @@ struct monitor {
 	int		 fd;
 	enum state	 state;
 	int		 failures;
+	int		 attempts;	/* Auth-Login-Attempt */
 	int		 addr_set;
-	struct auth_user user;
+	struct auth_reply reply;	/* the auth source's facts */
+	char		 challenge[CHALLENGE_MAX + 1];	/* CRAM-MD5, once */
 	char		 tag[TAG_MAX + 1];
 	char		 logname[USER_MAX * 4 + 1];	/* escaped */
 	uint32_t	 mech;
@@ -85,17 +90,19 @@ monitor_finish(void)
 static const char *
 mech_name(uint32_t mech)
 {
-	return mech == MECH_PLAIN ? "PLAIN" : mech == MECH_SASL_LOGIN ?
-	    "AUTH-LOGIN" : "LOGIN";
+	static const char *const names[] = { "?", "LOGIN", "PLAIN",
+	    "AUTH-LOGIN", "CRAM-MD5", "OAUTHBEARER", "XOAUTH2" };
+
+	return mech < sizeof(names) / sizeof(names[0]) ? names[mech] : "?";
 }
 
-/* Sleep until start + failure_delay, so that every failure takes the same
- * time whatever the check cost (unknown user, wrong password, bad hash). */
+/* Sleep until the login was asked + d seconds, so that every failure
+ * takes the time policy says whatever the check cost (unknown user, wrong
+ * password, a slow hash or auth server). */
 static void
-delay_failure(const struct monitor *m)
+delay_failure(const struct monitor *m, double d)
 {
 	struct timespec until = m->asked;
-	double d = m->cfg->failure_delay;
 
 	until.tv_sec += (time_t)d;
 	until.tv_nsec += (long)((d - (double)(time_t)d) * 1e9);
@@ -109,29 +116,55 @@ delay_failure(const struct monitor *m)
 }
 
 static void
-send_result(struct monitor *m, enum auth_result r, int close_after)
+send_result(struct monitor *m, enum auth_result r, int close_after,
+    const char *text)
 {
-	struct msg_auth_result res = { MSG_AUTH_RESULT, r, close_after };
+	static struct msg_auth_result res;
 
+	memset(&res, 0, sizeof(res));
+	res.type = MSG_AUTH_RESULT;
+	res.result = r;
+	res.close = (uint32_t)close_after;
+	snprintf(res.text, sizeof(res.text), "%s", text);
 	if (msg_send(m->fd, &res, sizeof(res)) < 0)
 		monitor_finish();
 }
 
-/* A login failed, whatever failed: log, wait, count, answer. */
+/*
+ * A login failed, whatever failed: log, wait, count, answer.  A guess
+ * (wrong password, refused by the backend) also costs the client's
+ * address: its shared penalty doubles.  auth_http's Auth-Wait, when it
+ * gives one, is the wait and keeps the connection; its NO without one
+ * closes it, as in nginx.
+ */
 static void
 login_failed(struct monitor *m, enum auth_result r, const char *why)
 {
+	const struct config *c = m->cfg;
+	double delay = c->failure_delay;
+	int guess = r == AUTH_NO || r == AUTH_AUTHZ || r == AUTH_BACKEND_NO;
+	int close_after;
+
 	m->failures++;
 	log_info("login failed: user=\"%s\" method=%s ip=%s reason=%s "
 	    "attempt=%d", m->logname, mech_name(m->mech), m->conn.peer_ip, why,
 	    m->failures);
 	if (r == AUTH_TEMPFAIL)
 		log_err("auth: %s (user \"%s\")", why, m->logname);
+	/* failure_delay is the least a guess waits, max_penalty the most it
+	 * grows to (if that is less, there is no growth). */
+	if (guess && (delay = penalty_fail(c->penalty_file, m->conn.peer_ip,
+	    c->failure_delay, c->max_penalty)) < c->failure_delay)
+		delay = c->failure_delay;
+	if (m->reply.wait >= 0)
+		delay = m->reply.wait;
 	/* Every failure waits, a temporary one too: an instant answer
 	 * would tell that the user exists (a bad hash, say). */
-	delay_failure(m);
+	delay_failure(m, delay);
+	close_after = m->failures >= c->max_attempts ||
+	    (m->reply.text[0] != '\0' && m->reply.wait < 0);
 	m->state = ST_AUTH;
-	send_result(m, r, m->failures >= m->cfg->max_attempts);
+	send_result(m, r, close_after, m->reply.text);
 }
 
 static void
@@ -142,29 +175,24 @@ login_ok(struct monitor *m)
 	    m->backend[0] ? " backend=" : "", m->backend);
 }
 
-static enum auth_result
-check(struct monitor *m, const struct msg_auth *a, const char **why)
+/* The credentials the backend login uses: the master's, the auth
+ * server's Auth-User/Auth-Pass, or the client's. */
+static void
+backend_credentials(const struct monitor *m, const struct msg_auth *a,
+    struct msg_connect *c)
 {
-	enum auth_result r;
-	const char *refusal;
+	const struct auth_reply *r = &m->reply;
+	const char *user = r->login_user[0] ? r->login_user : a->user;
 
-	if (a->authz_mismatch) {
-		*why = "authorization identity differs from user";
-		return AUTH_AUTHZ;
+	if (m->cfg->master_user != NULL) {
+		snprintf(c->user, sizeof(c->user), "%s", m->cfg->master_user);
+		snprintf(c->pass, sizeof(c->pass), "%s", m->cfg->master_password);
+		snprintf(c->authzid, sizeof(c->authzid), "%s", user);
+		return;
 	}
-	memset(&m->user, 0, sizeof(m->user));
-	if (m->cfg->passwd_file == NULL) {
-		/* Pass-through: the backend's verdict is the check. */
-		*why = "ok";
-		return AUTH_OK;
-	}
-	r = passwd_check(m->cfg->passwd_file, a->user, a->pass, &m->user, why);
-	if (r == AUTH_OK && m->cfg->exec_argc > 0 &&
-	    (refusal = exec_refusal(&m->user)) != NULL) {
-		*why = refusal;
-		return AUTH_TEMPFAIL;
-	}
-	return r;
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	snprintf(c->pass, sizeof(c->pass), "%s", r->login_pass[0] ?
+	    r->login_pass : a->pass);
 }
 
 /* Connect mode: reach a backend and hand it to the session with the
@@ -176,8 +204,8 @@ connect_backend(struct monitor *m, const struct msg_auth *a)
 	const struct backend_addr *t = m->cfg->connect;
 	int n = m->cfg->nconnect, fd;
 
-	if (m->user.has_route) {
-		t = &m->user.route;
+	if (m->reply.user.has_route) {
+		t = &m->reply.user.route;
 		n = 1;
 	}
 	if ((fd = backend_connect(m->cfg, t, n, m->backend,
@@ -187,30 +215,43 @@ connect_backend(struct monitor *m, const struct msg_auth *a)
 	}
 	memset(&c, 0, sizeof(c));
 	c.type = MSG_CONNECT;
-	if (m->cfg->master_user != NULL) {
-		snprintf(c.user, sizeof(c.user), "%s", m->cfg->master_user);
-		snprintf(c.pass, sizeof(c.pass), "%s", m->cfg->master_password);
-		snprintf(c.authzid, sizeof(c.authzid), "%s", a->user);
-	} else {
-		snprintf(c.user, sizeof(c.user), "%s", a->user);
-		snprintf(c.pass, sizeof(c.pass), "%s", a->pass);
-	}
+	backend_credentials(m, a, &c);
 	snprintf(c.backend, sizeof(c.backend), "%s", m->backend);
 	if (msg_send_fd(m->fd, &c, sizeof(c), fd) < 0)
 		monitor_finish();
 	explicit_bzero(&c, sizeof(c));
+	explicit_bzero(m->reply.login_pass, sizeof(m->reply.login_pass));
 	close(fd);
 	m->state = ST_VERDICT;
+}
+
+/* Is this mechanism one the configuration accepts? */
+static int
+mech_allowed(const struct config *c, uint32_t mech)
+{
+	switch (mech) {
+	case MECH_CRAM_MD5:
+		return (c->auth_methods & AUTHM_CRAM_MD5) != 0;
+	case MECH_OAUTHBEARER:
+		return (c->auth_methods & AUTHM_OAUTHBEARER) != 0;
+	case MECH_XOAUTH2:
+		return (c->auth_methods & AUTHM_XOAUTH2) != 0;
+	default:
+		return mech >= MECH_LOGIN && mech <= MECH_SASL_LOGIN;
+	}
 }
 
 static void
 serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 {
+	struct auth_request req;
 	enum auth_result r;
 	const char *why = "";
 
 	if (n != (ssize_t)sizeof(*a) ||
 	    m->failures >= m->cfg->max_attempts ||
+	    !mech_allowed(m->cfg, a->mech) ||
+	    (a->mech == MECH_CRAM_MD5 && m->challenge[0] == '\0') ||
 	    !msg_string_ok(a->tag, sizeof(a->tag)) ||
 	    !msg_string_ok(a->user, sizeof(a->user)) ||
 	    !msg_string_ok(a->pass, sizeof(a->pass)))
@@ -220,16 +261,61 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 	memcpy(m->tag, a->tag, sizeof(m->tag));
 	m->mech = a->mech;
 	m->backend[0] = '\0';
-	r = check(m, a, &why);
+	memset(&req, 0, sizeof(req));
+	req.user = a->user;
+	req.pass = a->pass;
+	req.mech = a->mech;
+	req.salt = a->mech == MECH_CRAM_MD5 ? m->challenge : NULL;
+	req.attempt = ++m->attempts;
+	req.conn = &m->conn;
+	if (a->authz_mismatch) {
+		memset(&m->reply, 0, sizeof(m->reply));
+		m->reply.wait = -1;
+		why = "authorization identity differs from user";
+		r = AUTH_AUTHZ;
+	} else
+		r = auth_check(m->cfg, &req, &m->reply, &why);
+	/* A challenge answers one response only. */
+	explicit_bzero(m->challenge, sizeof(m->challenge));
+	if (r == AUTH_OK && m->cfg->exec_argc > 0 &&
+	    (why = exec_refusal(&m->reply.user)) != NULL)
+		r = AUTH_TEMPFAIL;
 	if (r != AUTH_OK)
 		login_failed(m, r, why);
 	else if (m->cfg->exec_argc > 0) {
+		penalty_clear(m->cfg->penalty_file, m->conn.peer_ip);
 		login_ok(m);
 		m->state = ST_HANDOFF;
-		send_result(m, AUTH_OK, 0);
+		send_result(m, AUTH_OK, 0, "");
 	} else
 		connect_backend(m, a);
 	explicit_bzero(a->pass, sizeof(a->pass));
+}
+
+/* CRAM-MD5: the monitor makes the challenge, so that a session cannot
+ * choose one to replay an old answer. */
+static void
+serve_challenge(struct monitor *m, ssize_t n)
+{
+	static struct msg_challenge c;
+	char host[SERVER_NAME_MAX + 1];
+	const char *name = m->cfg->server_name;
+
+	if (n != (ssize_t)sizeof(c) || !(m->cfg->auth_methods & AUTHM_CRAM_MD5))
+		log_fatal("monitor: malformed CHALLENGE message");
+	if (name == NULL) {
+		if (gethostname(host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		name = host;
+	}
+	memset(&c, 0, sizeof(c));
+	c.type = MSG_CHALLENGE;
+	if (cram_md5_challenge(name, m->challenge, sizeof(m->challenge)) < 0)
+		log_fatal("monitor: cannot make a challenge");
+	memcpy(c.text, m->challenge, sizeof(c.text));
+	if (msg_send(m->fd, &c, sizeof(c)) < 0)
+		monitor_finish();
 }
 
 /* Connect mode: what the backend said to the login. */
@@ -239,9 +325,10 @@ serve_verdict(struct monitor *m, const struct msg_verdict *v, ssize_t n)
 	if (n != (ssize_t)sizeof(*v))
 		log_fatal("monitor: malformed VERDICT message");
 	if (v->verdict == VERDICT_OK) {
+		penalty_clear(m->cfg->penalty_file, m->conn.peer_ip);
 		login_ok(m);
 		m->state = ST_RELAY;
-		send_result(m, AUTH_OK, 0);
+		send_result(m, AUTH_OK, 0, "");
 	} else if (v->verdict == VERDICT_NO)
 		login_failed(m, AUTH_BACKEND_NO, "backend refused the login");
 	else
@@ -257,7 +344,7 @@ serve_handoff(struct monitor *m, struct msg_handoff *h, ssize_t n)
 	/* The session must be gone before anyone else reads the socket. */
 	close(m->fd);
 	reap_session();
-	exec_handoff(m->cfg, &m->conn, &m->user, m->tag, h->data, h->len);
+	exec_handoff(m->cfg, &m->conn, &m->reply.user, m->tag, h->data, h->len);
 }
 
 static double
@@ -307,16 +394,21 @@ serve_client_addr(struct monitor *m, struct msg_client_addr *a, ssize_t n)
 	unsigned char bin[16];
 
 	if (n != (ssize_t)sizeof(*a) || !m->cfg->proxy_protocol ||
-	    m->addr_set || m->mech != 0 ||
+	    m->addr_set || m->attempts != 0 ||
 	    !msg_string_ok(a->ip, sizeof(a->ip)) ||
 	    !msg_string_ok(a->port, sizeof(a->port)) ||
+	    !msg_string_ok(a->dst_ip, sizeof(a->dst_ip)) ||
+	    !msg_string_ok(a->dst_port, sizeof(a->dst_port)) ||
 	    (inet_pton(AF_INET, a->ip, bin) != 1 &&
 	    inet_pton(AF_INET6, a->ip, bin) != 1) ||
 	    strspn(a->port, "0123456789") != strlen(a->port))
 		log_fatal("monitor: malformed CLIENT_ADDR message");
 	m->addr_set = 1;
+	m->conn.proxied = 1;
 	memcpy(m->conn.peer_ip, a->ip, sizeof(a->ip));
 	memcpy(m->conn.peer_port, a->port, sizeof(a->port));
+	memcpy(m->conn.proxy_dst_ip, a->dst_ip, sizeof(a->dst_ip));
+	memcpy(m->conn.proxy_dst_port, a->dst_port, sizeof(a->dst_port));
 }
 
 void
@@ -350,6 +442,8 @@ monitor_run(const struct config *cfg, const struct conn *conn,
 			log_fatal("monitor: unexpected descriptor");
 		if (msg.type == MSG_AUTH && m.state == ST_AUTH)
 			serve_auth(&m, &msg.auth, n);
+		else if (msg.type == MSG_CHALLENGE && m.state == ST_AUTH)
+			serve_challenge(&m, n);
 		else if (msg.type == MSG_CLIENT_ADDR && m.state == ST_AUTH)
 			serve_client_addr(&m, &msg.addr, n);
 		else if (msg.type == MSG_VERDICT && m.state == ST_VERDICT)

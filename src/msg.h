@@ -20,9 +20,13 @@ enum msg_type {
 	MSG_VERDICT,		/* session -> monitor: the backend's answer */
 	MSG_RELAY,		/* session -> monitor: backend socket, bytes */
 	MSG_CLIENT_ADDR,	/* session -> monitor: from a PROXY header */
+	MSG_CHALLENGE,		/* both ways: a CRAM-MD5 challenge */
 };
 
-enum auth_mech { MECH_LOGIN = 1, MECH_PLAIN, MECH_SASL_LOGIN };
+enum auth_mech {
+	MECH_LOGIN = 1, MECH_PLAIN, MECH_SASL_LOGIN, MECH_CRAM_MD5,
+	MECH_OAUTHBEARER, MECH_XOAUTH2
+};
 
 struct msg_auth {
 	uint32_t type;
@@ -30,7 +34,7 @@ struct msg_auth {
 	uint32_t authz_mismatch;	/* PLAIN authzid named another user */
 	char	 tag[TAG_MAX + 1];
 	char	 user[USER_MAX + 1];
-	char	 pass[PASS_MAX + 1];
+	char	 pass[PASS_MAX + 1];	/* CRAM-MD5: the digest; OAuth: token */
 };
 
 enum auth_result {
@@ -43,6 +47,13 @@ struct msg_auth_result {
 	uint32_t type;
 	uint32_t result;	/* enum auth_result */
 	uint32_t close;		/* attempts used up: close after answering */
+	char	 text[AUTH_TEXT_MAX + 1];	/* auth_http's NO text, or "" */
+};
+
+/* Session -> monitor: empty ask; monitor -> session: the challenge. */
+struct msg_challenge {
+	uint32_t type;
+	char	 text[CHALLENGE_MAX + 1];
 };
 
 struct msg_handoff {
@@ -81,6 +92,8 @@ struct msg_client_addr {
 	uint32_t type;
 	char	 ip[ADDR_MAX];
 	char	 port[PORT_MAX];
+	char	 dst_ip[ADDR_MAX];	/* the header's destination */
+	char	 dst_port[PORT_MAX];
 };
 
 /* Send one message; 0 or -1. */

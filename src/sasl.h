@@ -30,6 +30,25 @@ enum sasl_result {
 enum sasl_result sasl_plain(const unsigned char *msg, size_t len,
     char *user, size_t usersize, char *pass, size_t passsize);
 
+/*
+ * RFC 7628 OAUTHBEARER client response:
+ *   gs2-header ("n,a=user," or "n,,") ^A "auth=Bearer " token ^A [kv ^A] ^A
+ * user gets the a= value (may be empty; "=2C" and "=3D" decoded), token
+ * the bearer token.
+ */
+enum sasl_result sasl_oauthbearer(const unsigned char *msg, size_t len,
+    char *user, size_t usersize, char *token, size_t tokensize);
+
+/* XOAUTH2: "user=" user ^A "auth=Bearer " token ^A ^A */
+enum sasl_result sasl_xoauth2(const unsigned char *msg, size_t len,
+    char *user, size_t usersize, char *token, size_t tokensize);
+
+/* RFC 2195 CRAM-MD5 response "user SP digest": split at the last space;
+ * the digest must be 32 lower- or upper-case hex digits (returned in
+ * lower case). */
+enum sasl_result sasl_cram_md5(const unsigned char *msg, size_t len,
+    char *user, size_t usersize, char *hex, size_t hexsize);
+
 /* One field of the LOGIN mechanism (user name or password): no NUL. */
 enum sasl_result sasl_login_field(const unsigned char *msg, size_t len,
     char *out, size_t outsize);

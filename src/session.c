@@ -46,6 +46,11 @@
 #define R_NO_TEMP	"%s NO [UNAVAILABLE] Temporary authentication " \
 			"failure.\r\n"
 #define R_NO_UNAVAIL	"%s NO [UNAVAILABLE] Backend unavailable.\r\n"
+#define R_NO_TEXT	"%s NO %s\r\n"
+#define R_SASL_CHALLENGE "+ %s\r\n"
+/* RFC 7628 error statuses for OAUTHBEARER, and Google's for XOAUTH2. */
+#define OAUTHBEARER_ERROR "{\"status\":\"invalid_token\",\"schemes\":\"bearer\"}"
+#define XOAUTH2_ERROR	"{\"status\":\"401\",\"schemes\":\"bearer\"}"
 #define R_BYE_IDLE	"* BYE Autologout; idle for too long\r\n"
 #define R_BYE_ERRORS	"* BYE Too many invalid commands\r\n"
 #define R_BYE_FAILURES	"* BYE Too many authentication failures\r\n"
@@ -71,6 +76,7 @@ struct session {
 	struct imap_id	 id;
 	char		 tag[TAG_MAX + 1];	/* "*" when there is none */
 	const char	*pending;	/* BAD text once a skip ends */
+	const char	*sasl_error;	/* OAuth: the failure continuation */
 	int		 errors;
 	struct timespec	 deadline;	/* end of the whole pre-auth phase */
 	char		 capa[CAPABILITY_MAX + 1];
@@ -85,6 +91,8 @@ struct command {
 };
 
 static unsigned char session_buf[CLIENT_BUFFER_MAX];
+
+static long	read_line(struct session *, char *, size_t);
 
 static void
 session_exit(struct session *s, int status, const char *reason)
@@ -230,6 +238,49 @@ handoff(struct session *s)
 	_exit(0);
 }
 
+/* OAuth (RFC 7628 section 3.2.2): a failure is first told in a
+ * continuation the client must answer, then in the tagged NO. */
+static void
+sasl_error(struct session *s)
+{
+	char b64[128], line[SASL_LINE_MAX + 1];
+
+	if (s->sasl_error == NULL)
+		return;
+	if (b64_encode((const unsigned char *)s->sasl_error,
+	    strlen(s->sasl_error), b64, sizeof(b64)) < 0)
+		log_fatal("SASL error too long");
+	reply(s, "+ %s\r\n", b64);
+	(void)read_line(s, line, sizeof(line));
+	s->sasl_error = NULL;
+}
+
+/* A login that did not succeed, told as the monitor says. */
+static void
+say_no(struct session *s, const struct msg_auth_result *r)
+{
+	sasl_error(s);
+	switch (r->result) {
+	case AUTH_AUTHZ:
+		reply(s, R_NO_AUTHZ, s->tag);
+		break;
+	case AUTH_TEMPFAIL:
+		reply(s, R_NO_TEMP, s->tag);
+		break;
+	case AUTH_UNAVAILABLE:
+		reply(s, R_NO_UNAVAIL, s->tag);
+		break;
+	default:
+		/* auth_http's own words, as nginx passes them */
+		if (r->text[0] != '\0' && memchr(r->text, '\0',
+		    sizeof(r->text)) != NULL)
+			reply(s, R_NO_TEXT, s->tag, r->text);
+		else
+			reply(s, R_NO_AUTH, s->tag);
+		break;
+	}
+}
+
 /* The monitor's verdict on a login. */
 static struct msg_auth_result
 await_result(struct session *s)
@@ -296,12 +347,11 @@ backend_step(struct session *s, struct msg_connect *c, int fd)
 		reply_backend(s, b.reply);
 		relay_handoff(s, &b);
 	}
-	if (r.result == AUTH_BACKEND_NO && s->cfg->proxy_pass_error_message)
+	if (r.result == AUTH_BACKEND_NO && s->cfg->proxy_pass_error_message) {
+		sasl_error(s);
 		reply_backend(s, b.reply);
-	else if (r.result == AUTH_BACKEND_NO)
-		reply(s, R_NO_AUTH, s->tag);
-	else
-		reply(s, R_NO_UNAVAIL, s->tag);
+	} else
+		say_no(s, &r);
 	close(fd);
 	explicit_bzero(bbuf, sizeof(bbuf));
 	return r;
@@ -338,28 +388,38 @@ authenticate(struct session *s, enum auth_mech mech, const char *user,
 	else if (n == (ssize_t)sizeof(u.result) && u.type == MSG_AUTH_RESULT &&
 	    fd < 0) {
 		r = u.result;
-		switch (r.result) {
-		case AUTH_OK:
+		if (r.result == AUTH_OK)
 			handoff(s);
-			break;
-		case AUTH_AUTHZ:
-			reply(s, R_NO_AUTHZ, s->tag);
-			break;
-		case AUTH_TEMPFAIL:
-			reply(s, R_NO_TEMP, s->tag);
-			break;
-		case AUTH_UNAVAILABLE:
-			reply(s, R_NO_UNAVAIL, s->tag);
-			break;
-		default:
-			reply(s, R_NO_AUTH, s->tag);
-			break;
-		}
+		say_no(s, &r);
 	} else
 		bye(s, R_BYE_INTERNAL, "bad monitor reply");
 	explicit_bzero(&u, sizeof(u));
 	if (r.close)
 		bye(s, R_BYE_FAILURES, "too many authentication failures");
+}
+
+/* One client line, without its line end, into line (NUL-terminated).
+ * Its length, or -1 after answering BAD when it does not fit. */
+static long
+read_line(struct session *s, char *line, size_t size)
+{
+	unsigned char *lf;
+	size_t n;
+
+	while ((lf = memchr(s->buf, '\n', s->len)) == NULL)
+		session_fill(s);
+	n = (size_t)(lf - s->buf);
+	if (n > 0 && s->buf[n - 1] == '\r')
+		n--;
+	if (n >= size) {
+		consume(s, (size_t)(lf - s->buf) + 1);
+		bad(s, "SASL response too long");
+		return -1;
+	}
+	memcpy(line, s->buf, n);
+	line[n] = '\0';
+	consume(s, (size_t)(lf - s->buf) + 1);
+	return (long)n;
 }
 
 /*
@@ -371,24 +431,11 @@ sasl_response(struct session *s, const char *ir, unsigned char *out,
     size_t outsize)
 {
 	char line[SASL_LINE_MAX + 1];
-	unsigned char *lf;
-	size_t n;
 	long dec;
 
 	if (ir == NULL) {
-		while ((lf = memchr(s->buf, '\n', s->len)) == NULL)
-			session_fill(s);
-		n = (size_t)(lf - s->buf);
-		if (n > 0 && s->buf[n - 1] == '\r')
-			n--;
-		if (n > SASL_LINE_MAX) {
-			consume(s, (size_t)(lf - s->buf) + 1);
-			bad(s, "SASL response too long");
+		if (read_line(s, line, sizeof(line)) < 0)
 			return -1;
-		}
-		memcpy(line, s->buf, n);
-		line[n] = '\0';
-		consume(s, (size_t)(lf - s->buf) + 1);
 		ir = line;
 	}
 	if (strcmp(ir, "*") == 0) {
@@ -450,6 +497,68 @@ auth_login(struct session *s, const char *ir)
 	explicit_bzero(pass, sizeof(pass));
 }
 
+/* CRAM-MD5 (RFC 2195): the monitor makes the challenge. */
+static void
+auth_cram_md5(struct session *s, const char *ir)
+{
+	struct msg_challenge c;
+	unsigned char msg[SASL_DECODED_MAX];
+	char b64[4 * (CHALLENGE_MAX / 3 + 1) + 1], user[USER_MAX + 1], hex[33];
+	long n;
+
+	if (ir != NULL) {
+		bad(s, "CRAM-MD5 takes no initial response");
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.type = MSG_CHALLENGE;
+	if (msg_send(s->mon, &c, sizeof(c)) < 0 ||
+	    msg_recv(s->mon, &c, sizeof(c)) != (ssize_t)sizeof(c) ||
+	    c.type != MSG_CHALLENGE || !msg_string_ok(c.text, sizeof(c.text)) ||
+	    b64_encode((const unsigned char *)c.text, strlen(c.text), b64,
+	    sizeof(b64)) < 0)
+		bye(s, R_BYE_INTERNAL, "bad monitor reply");
+	reply(s, R_SASL_CHALLENGE, b64);
+	if ((n = sasl_response(s, NULL, msg, sizeof(msg))) < 0)
+		return;
+	if (sasl_cram_md5(msg, (size_t)n, user, sizeof(user), hex,
+	    sizeof(hex)) != SASL_OK)
+		bad(s, "Invalid CRAM-MD5 response");
+	else
+		authenticate(s, MECH_CRAM_MD5, user, hex, 0);
+}
+
+/* OAUTHBEARER (RFC 7628) and XOAUTH2: the token goes to auth_http. */
+static void
+auth_oauth(struct session *s, const char *ir, int xoauth2)
+{
+	unsigned char msg[SASL_DECODED_MAX];
+	char user[USER_MAX + 1], token[PASS_MAX + 1];
+	enum sasl_result r;
+	long n;
+
+	if (ir == NULL)
+		reply(s, R_SASL_EMPTY);
+	if ((n = sasl_response(s, ir, msg, sizeof(msg))) < 0)
+		return;
+	r = xoauth2 ?
+	    sasl_xoauth2(msg, (size_t)n, user, sizeof(user), token,
+	    sizeof(token)) :
+	    sasl_oauthbearer(msg, (size_t)n, user, sizeof(user), token,
+	    sizeof(token));
+	explicit_bzero(msg, sizeof(msg));
+	if (r != SASL_OK)
+		bad(s, xoauth2 ? "Invalid XOAUTH2 message" :
+		    "Invalid OAUTHBEARER message");
+	else {
+		s->sasl_error = xoauth2 ? XOAUTH2_ERROR : OAUTHBEARER_ERROR;
+		authenticate(s, xoauth2 ? MECH_XOAUTH2 : MECH_OAUTHBEARER,
+		    user, token, 0);
+		s->sasl_error = NULL;
+	}
+	explicit_bzero(token, sizeof(token));
+}
+
 /* ---- commands ---- */
 
 static void
@@ -498,10 +607,20 @@ cmd_authenticate(struct session *s, int nargs)
 {
 	const char *ir = nargs == 2 ? s->arg[1] : NULL;
 
+	unsigned m = s->cfg->auth_methods;
+
 	if (strcasecmp(s->arg[0], "PLAIN") == 0)
 		auth_plain(s, ir);
 	else if (strcasecmp(s->arg[0], "LOGIN") == 0)
 		auth_login(s, ir);
+	else if (strcasecmp(s->arg[0], "CRAM-MD5") == 0 &&
+	    (m & AUTHM_CRAM_MD5))
+		auth_cram_md5(s, ir);
+	else if (strcasecmp(s->arg[0], "OAUTHBEARER") == 0 &&
+	    (m & AUTHM_OAUTHBEARER))
+		auth_oauth(s, ir, 0);
+	else if (strcasecmp(s->arg[0], "XOAUTH2") == 0 && (m & AUTHM_XOAUTH2))
+		auth_oauth(s, ir, 1);
 	else {
 		/* A NO, but a client cycling through names is misbehaving. */
 		reply(s, R_NO_MECH, s->tag);
@@ -717,10 +836,15 @@ proxy_header_in(struct session *s, struct conn *conn)
 	m.type = MSG_CLIENT_ADDR;
 	snprintf(m.ip, sizeof(m.ip), "%s", a.src_ip);
 	snprintf(m.port, sizeof(m.port), "%s", a.src_port);
+	snprintf(m.dst_ip, sizeof(m.dst_ip), "%s", a.dst_ip);
+	snprintf(m.dst_port, sizeof(m.dst_port), "%s", a.dst_port);
 	if (msg_send(s->mon, &m, sizeof(m)) < 0)
 		session_exit(s, 1, "monitor gone");
 	memcpy(conn->peer_ip, m.ip, sizeof(m.ip));
 	memcpy(conn->peer_port, m.port, sizeof(m.port));
+	memcpy(conn->proxy_dst_ip, m.dst_ip, sizeof(m.dst_ip));
+	memcpy(conn->proxy_dst_port, m.dst_port, sizeof(m.dst_port));
+	conn->proxied = 1;
 }
 
 void

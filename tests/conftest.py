@@ -86,6 +86,21 @@ def _salt(n):
     return "".join(SALT_CHARS[b % 64] for b in os.urandom(n))
 
 
+_GATE_WORDS = {}
+
+
+def gate_knows(word):
+    """Does the imapgate binary contain `word` (a config key name)?  Lets
+    the suite run against a build that predates a key."""
+    if word not in _GATE_WORDS:
+        try:
+            with open(GATE_BIN, "rb") as f:
+                _GATE_WORDS[word] = word.encode() in f.read()
+        except OSError:
+            _GATE_WORDS[word] = False
+    return _GATE_WORDS[word]
+
+
 def make_hash(pw, how):
     """The passwd-file password field for `pw` stored as `how`."""
     if how == "PLAIN":
@@ -120,6 +135,9 @@ SECTION_OF = {
     "proxy_timeout": None, "proxy_pass_error_message": None, "proxy_protocol": None,
     "set_real_ip_from": None,
     "user": "privsep", "chroot": "privsep",
+    # auth services
+    "checkpassword": "auth", "http": "auth", "max_penalty": "auth", "penalty_file": "auth",
+    "auth_http_header": None, "auth_http_timeout": None, "server_name": None,
 }
 
 
@@ -220,6 +238,7 @@ class World:
         with open(self.dovecot_conf, "w") as f:
             f.write(DOVECOT_CONF.format(d=root))
         os.chmod(self.dovecot_conf, 0o644)
+        self.penalty_file = os.path.join(root, "penalty")
         self.passwd_file = os.path.join(root, "passwd")
         lines = ["# Dovecot-style passwd-file for the imapgate tests"]
         for u in USERS:
@@ -231,13 +250,22 @@ class World:
     def base_settings(self):
         """The config every test starts from; defaults are left out on
         purpose so the defaults are what gets tested."""
-        return {
+        s = {
             "passwd_file": self.passwd_file,
             "failure_delay": 0.2,
             "exec": [DOVECOT_IMAP, "-c", self.dovecot_conf],
             "user": PRIVSEP_USER,
             "chroot": self.chroot,
         }
+        # The per-address failure penalty table is private to each test, so
+        # that failures in one test never slow another.
+        if gate_knows("penalty_file"):
+            s["penalty_file"] = self.penalty_file
+        # And it does not grow unless a test asks (test_penalty.py): tests
+        # that time several failures in a row compare like with like.
+        if gate_knows("max_penalty"):
+            s["max_penalty"] = s["failure_delay"]
+        return s
 
     def write_passwd(self, extra=None, passwords=None, name="passwd"):
         """Rewrite the passwd-file (or write another one named `name`):
@@ -365,10 +393,11 @@ class Gate:
             self.stop()
         pytest.fail("super-server %s did not listen; log:\n%s" % (self.mode, last))
 
-    def connect(self, greeting=True, timeout=helpers.DEFAULT_TIMEOUT):
+    def connect(self, greeting=True, timeout=helpers.DEFAULT_TIMEOUT, source=None):
         """A raw client; with greeting=True the greeting has been read and
-        checked to be an untagged OK (in c.greeting)."""
-        c = helpers.Client(self.port, timeout=timeout)
+        checked to be an untagged OK (in c.greeting).  source: a local
+        address to connect from (e.g. "127.0.0.2")."""
+        c = helpers.Client(self.port, timeout=timeout, source=source)
         if greeting:
             try:
                 c.greeting = c.expect_prefix("* OK ")
@@ -740,3 +769,147 @@ def start_proxy(start_gate, dovecot):
                           **settings)
 
     return start
+
+
+# -- auth_http servers: a recording Python one, and nginx's http module --------
+
+@pytest.fixture
+def auth_server(world):
+    """Factory: auth_server(default=None, unix=False) -> helpers.AuthHTTPServer,
+    recording every request and answering from its script (push());
+    closed at the end of the test.  unix=True listens on a unix socket in
+    the world's directory (url() gives the "unix:/path:/uri" form)."""
+    servers = []
+
+    def make(default=None, unix=False):
+        path = os.path.join(world.root, "auth-%d.sock" % len(servers)) if unix else None
+        s = helpers.AuthHTTPServer(default=default, unix_path=path)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+NGINX_BIN = "/usr/sbin/nginx"
+
+NGINX_CONF = """\
+# nginx as an auth_http server, the way nginx mail proxy users run it.
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    log_format auth '$request|$http_auth_method|$http_auth_user|$http_auth_pass|'
+                    '$http_auth_protocol|$http_auth_login_attempt|$http_client_ip';
+    access_log {d}/access.log auth;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /auth {{
+            add_header Auth-Status OK;
+            add_header Auth-Server 127.0.0.1;
+            add_header Auth-Port {backend_port};
+            return 204;
+        }}
+        location = /auth-fail {{
+            add_header Auth-Status "Invalid login";
+            add_header Auth-Wait 1;
+            return 204;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """`nginx -g 'daemon off;'` with a private prefix and config, on
+    127.0.0.1:port: /auth routes to backend_port, /auth-fail refuses with
+    Auth-Wait 1.  The access log records the Auth-* headers it got."""
+
+    def __init__(self, root, backend_port):
+        self.root = root
+        self.backend_port = backend_port
+        self.conf = os.path.join(root, "nginx.conf")
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        require_tool(NGINX_BIN)
+        last = ""
+        for _ in range(3):
+            self.port = free_port()
+            with open(self.conf, "w") as f:
+                f.write(NGINX_CONF.format(d=self.root, port=self.port,
+                                          backend_port=self.backend_port))
+            out = open(os.path.join(self.root, "nginx.out"), "ab")
+            self.proc = subprocess.Popen([NGINX_BIN, "-c", self.conf, "-p", self.root + "/",
+                                          "-g", "daemon off;"],
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                         start_new_session=True)
+            out.close()
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if port_listening(self.port):
+                    return self
+                time.sleep(0.02)
+            last = self.log()
+            self.stop()
+        pytest.fail("nginx did not listen; log:\n%s" % last)
+
+    def url(self, path="/auth"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def log(self):
+        out = ""
+        for name in ("nginx.out", "error.log"):
+            try:
+                with open(os.path.join(self.root, name), "rb") as f:
+                    out += f.read().decode("utf-8", "backslashreplace")
+            except FileNotFoundError:
+                pass
+        return out
+
+    def access_log(self):
+        try:
+            with open(os.path.join(self.root, "access.log"), "rb") as f:
+                return f.read().decode("utf-8", "backslashreplace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if not self.proc:
+            return
+        pgid = self.proc.pid
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+
+@pytest.fixture
+def nginx_auth(world, dovecot):
+    """nginx's http module as the auth server, routing to `dovecot`."""
+    root = os.path.join(world.root, "nginx")
+    os.mkdir(root, 0o755)
+    n = Nginx(root, dovecot.port).start()
+    yield n
+    n.stop()

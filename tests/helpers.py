@@ -474,3 +474,198 @@ def closed_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+# -- a recording auth_http server (nginx's mail auth protocol) -----------------
+
+class AuthReply:
+    """One scripted answer of AuthHTTPServer: response headers (a list of
+    (name, value)), or `raw` bytes sent as they are (malformed answers);
+    sent after `delay` seconds.  close_only: close without answering."""
+
+    def __init__(self, headers=(), raw=None, delay=0.0, status=b"HTTP/1.0 200 OK",
+                 close_only=False):
+        self.headers = list(headers)
+        self.raw = raw
+        self.delay = delay
+        self.status = status
+        self.close_only = close_only
+
+    def encode(self):
+        if self.raw is not None:
+            return _b(self.raw)
+        out = _b(self.status) + b"\r\n"
+        for k, v in self.headers:
+            out += _b(k) + b": " + _b(str(v)) + b"\r\n"
+        return out + b"\r\n"
+
+
+def auth_ok(port, server="127.0.0.1", user=None, password=None):
+    """Auth-Status: OK routing to server:port, optionally with the
+    credentials to use on the backend."""
+    h = [("Auth-Status", "OK"), ("Auth-Server", server), ("Auth-Port", port)]
+    if user is not None:
+        h.append(("Auth-User", user))
+    if password is not None:
+        h.append(("Auth-Pass", password))
+    return AuthReply(h)
+
+
+def auth_error(text, wait=None):
+    h = [("Auth-Status", text)]
+    if wait is not None:
+        h.append(("Auth-Wait", wait))
+    return AuthReply(h)
+
+
+def auth_wait(seconds):
+    return AuthReply([("Auth-Status", "WAIT"), ("Auth-Wait", seconds)])
+
+
+class AuthRequest:
+    """One request as received: raw bytes, the request line and the header
+    lines (bytes, without CRLF), `fields` [(name, value)] as str."""
+
+    def __init__(self, raw, complete, when):
+        self.raw = raw
+        self.complete = complete
+        self.time = when
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        lines = head.split(b"\r\n")
+        self.request_line = lines[0]
+        self.header_lines = [ln for ln in lines[1:] if ln]
+        self.fields = []
+        for ln in self.header_lines:
+            name, _, value = ln.partition(b":")
+            self.fields.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+
+    def get(self, name, default=None):
+        """The value of header `name` (case-insensitive), or default."""
+        for k, v in self.fields:
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def names(self):
+        return [k for k, _ in self.fields]
+
+    def as_dict(self):
+        """{name: value}; a name sent twice makes this fail."""
+        d = {}
+        for k, v in self.fields:
+            assert k not in d, "header %r sent twice: %r" % (k, self.header_lines)
+            d[k] = v
+        return d
+
+    def __repr__(self):
+        return "AuthRequest(%r)" % self.raw
+
+
+class AuthHTTPServer:
+    """A threaded HTTP/1.0 server on 127.0.0.1 (or a unix socket) that
+    records every request and answers from a script: a queue of AuthReply
+    (push), then `default` for every request after the queue is empty."""
+
+    def __init__(self, default=None, unix_path=None):
+        self.default = default or auth_error("no scripted reply")
+        self.queue = []
+        self.requests = []
+        self.errors = []
+        self.unix_path = unix_path
+        self.lock = threading.Lock()
+        self.closing = threading.Event()
+        if unix_path:
+            self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.lsock.bind(unix_path)
+            os.chmod(unix_path, 0o666)
+            self.port = None
+        else:
+            self.lsock = socket.socket()
+            self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.lsock.bind((HOST, 0))
+            self.port = self.lsock.getsockname()[1]
+        self.lsock.listen(64)
+        self.socks = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/auth"):
+        if self.unix_path:
+            return "unix:%s:%s" % (self.unix_path, path)
+        return "http://%s:%d%s" % (HOST, self.port, path)
+
+    def push(self, *replies):
+        with self.lock:
+            self.queue.extend(replies)
+
+    def _next_reply(self):
+        with self.lock:
+            return self.queue.pop(0) if self.queue else self.default
+
+    def _accept(self):
+        while not self.closing.is_set():
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.socks.append(s)
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        try:
+            raw, complete = b"", False
+            deadline = time.monotonic() + DEFAULT_TIMEOUT
+            while b"\r\n\r\n" not in raw:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                r, _, _ = select.select([s], [], [], remaining)
+                if not r:
+                    break
+                data = s.recv(65536)
+                if not data:
+                    break
+                raw += data
+            complete = b"\r\n\r\n" in raw
+            with self.lock:
+                self.requests.append(AuthRequest(raw, complete, time.monotonic()))
+            reply = self._next_reply()
+            if reply.delay and self.closing.wait(reply.delay):
+                return
+            if not reply.close_only:
+                s.sendall(reply.encode())
+        except OSError:
+            pass                     # imapgate gave up on us first
+        except Exception as e:       # reported by the test
+            self.errors.append(e)
+        finally:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def count(self):
+        with self.lock:
+            return len(self.requests)
+
+    def wait_requests(self, n, timeout=5.0):
+        """True once at least n requests have been received."""
+        return bool(wait_for(lambda: self.count() >= n, timeout=timeout, interval=0.02))
+
+    def close(self):
+        self.closing.set()
+        try:
+            self.lsock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.lsock.close()
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+        if self.unix_path:
+            try:
+                os.unlink(self.unix_path)
+            except OSError:
+                pass

@@ -535,6 +535,32 @@ fuzz_proxy(const uint8_t *data, size_t size)
 		abort();
 }
 
+/*
+ * The OAuth and CRAM-MD5 decoders: whatever they accept yields strings
+ * that fit, hold no NUL, and (tokens, digests) nothing that could break
+ * an HTTP header line.
+ */
+static void
+fuzz_sasl_more(const uint8_t *p, size_t len)
+{
+	char user[USER_MAX + 1], token[PASS_MAX + 1], hex[33];
+	unsigned char *b = dup_exact(p, len);
+
+	if (sasl_oauthbearer(b, len, user, sizeof(user), token,
+	    sizeof(token)) == SASL_OK)
+		must(token[0] != '\0' && strpbrk(token, "\r\n ") == NULL &&
+		    strlen(user) <= USER_MAX);
+	if (sasl_xoauth2(b, len, user, sizeof(user), token, sizeof(token)) ==
+	    SASL_OK)
+		must(token[0] != '\0' && strpbrk(token, "\r\n ") == NULL &&
+		    strlen(user) <= USER_MAX);
+	if (sasl_cram_md5(b, len, user, sizeof(user), hex, sizeof(hex)) ==
+	    SASL_OK)
+		must(strlen(hex) == 32 &&
+		    strspn(hex, "0123456789abcdef") == 32 && user[0] != '\0');
+	free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -562,5 +588,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_b64(data, size);
 	fuzz_sasl(data, size);
 	fuzz_proxy(data, size);
+	fuzz_sasl_more(data, size);
 	return 0;
 }

@@ -29,21 +29,11 @@ write_conf(const char *text)
 	return path;
 }
 
-/* Free what config_load() allocated and can still be reached. */
+/* Free what config_load() allocated. */
 static void
 release(struct config *c)
 {
-	int i;
-
-	for (i = 0; i < CAPA_TOKENS_MAX; i++)
-		free(c->capa_tokens[i]);
-	for (i = 0; i <= EXEC_ARGS_MAX; i++)
-		free(c->exec_argv[i]);
-	free(c->greeting);
-	free(c->passwd_file);
-	free(c->privsep_user);
-	free(c->privsep_chroot);
-	memset(c, 0, sizeof(*c));
+	config_free(c);
 }
 
 /* Load text; returns config_load()'s result, err filled. */
@@ -254,14 +244,25 @@ config_limits_accepted(void)
 static void
 config_imap_auth(void)
 {
-	FAILS(MINIMAL "imap_auth = [\"plain\", \"cram-md5\"];\n", 3,
-	    "imap_auth: \"cram-md5\" is not supported by this version "
-	    "(plain, login)");
 	FAILS(MINIMAL "imap_auth = [\"external\"];\n", 3,
 	    "imap_auth: \"external\" is not supported by this version "
-	    "(plain, login)");
+	    "(it needs TLS client certificates)");
 	FAILS(MINIMAL "imap_auth = [\"PLAIN\"];\n", 3,
-	    "imap_auth: unknown method \"PLAIN\" (plain, login)");
+	    "imap_auth: unknown method \"PLAIN\" (plain, login, cram-md5, "
+	    "oauthbearer, xoauth2)");
+	FAILS(MINIMAL "imap_auth = [\"plain\", \"xoauth2\"];\n", 0,
+	    "imap_auth oauthbearer and xoauth2 need auth.http to check the "
+	    "token");
+	FAILS("backend = { connect = [\"h:143\"]; };\n"
+	    "imap_auth = [\"cram-md5\"];\n", 0, "imap_auth cram-md5 needs "
+	    "auth.passwd_file ({PLAIN} entries) or auth.http");
+	FAILS("auth = { passwd_file = \"/p\"; http = \"http://h:1/a\"; };\n"
+	    "backend = { exec = [\"/x\"]; };\n", 0,
+	    "give at most one of auth.passwd_file, auth.checkpassword and "
+	    "auth.http");
+	FAILS(MINIMAL "auth_http_header = [\"X-Bad\\r\\nInjected: 1\"];\n", 3,
+	    "auth_http_header: \"X-Bad\r\nInjected: 1\" is not "
+	    "\"Name: value\"");
 	FAILS(MINIMAL "imap_capabilities = [\"IMAP4rev1\", \"BAD TOKEN\"];\n",
 	    3, "imap_capabilities: \"BAD TOKEN\" is not a capability token");
 }
@@ -308,7 +309,8 @@ config_required(void)
 	FAILS("auth = { passwd_file = \"/p\"; };\n", 0,
 	    "give exactly one of backend.exec and backend.connect");
 	FAILS("backend = { exec = [\"/x\"]; };\n", 0,
-	    "auth.passwd_file is required with backend.exec");
+	    "backend.exec needs an auth source (auth.passwd_file, "
+	    "auth.checkpassword or auth.http)");
 	FAILS("", 0, "give exactly one of backend.exec and backend.connect");
 	FAILS("backend = { exec = [\"/x\"]; connect = [\"h:143\"]; };\n"
 	    "auth = { passwd_file = \"/p\"; };\n", 0,
@@ -317,8 +319,7 @@ config_required(void)
 	    0, "backend.master_user and backend.master_password go together");
 	FAILS("backend = { connect = [\"h:143\"]; master_user = \"m\";\n"
 	    "master_password = \"p\"; };\n", 0, "backend.master_user needs "
-	    "an auth source (auth.passwd_file): without one, anybody could "
-	    "log in as anybody");
+	    "an auth source: without one, anybody could log in as anybody");
 	FAILS("backend = { connect = [\"h:143\"]; };\nproxy_protocol = true;\n",
 	    0, "proxy_protocol needs set_real_ip_from: whose PROXY header is "
 	    "to be believed?");

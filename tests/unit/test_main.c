@@ -102,6 +102,8 @@ main(int argc, char *argv[])
 	suite_passwd();
 	suite_log();
 	suite_proxy();
+	suite_penalty();
+	suite_cram();
 	printf("%d checks, %d failed\n", checks, checks_failed);
 	/* The last line counts test cases. */
 	printf("%d passed, %d failed\n", cases_passed, cases_failed);

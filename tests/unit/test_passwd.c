@@ -149,7 +149,7 @@ check(const char *user, const char *pass, struct auth_user *u,
 {
 	memset(u, 0xa5, sizeof(*u));
 	*why = NULL;
-	return passwd_check(file, user, pass, u, why);
+	return passwd_check(file, user, pass, NULL, u, why);
 }
 
 static void
@@ -294,11 +294,11 @@ passwd_check_missing_file(void)
 	struct auth_user u;
 	const char *why = NULL;
 
-	CHECK_EQ(passwd_check("/nonexistent/passwd", "alice", "pw", &u, &why),
+	CHECK_EQ(passwd_check("/nonexistent/passwd", "alice", "pw", NULL, &u, &why),
 	    AUTH_TEMPFAIL);
 	CHECK_STR(why, "cannot open passwd_file");
 	/* A directory opens but cannot be read. */
-	CHECK_EQ(passwd_check("/tmp", "alice", "pw", &u, &why), AUTH_TEMPFAIL);
+	CHECK_EQ(passwd_check("/tmp", "alice", "pw", NULL, &u, &why), AUTH_TEMPFAIL);
 	CHECK_STR(why, "error reading passwd_file");
 }
 

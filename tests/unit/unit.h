@@ -96,5 +96,7 @@ void	suite_config(void);
 void	suite_passwd(void);
 void	suite_log(void);
 void	suite_proxy(void);
+void	suite_penalty(void);
+void	suite_cram(void);
 
 #endif

@@ -1,0 +1,55 @@
+/*
+ * The auth dispatcher.  Sources other than the passwd-file say nothing of
+ * uid, gid and home; exec mode then takes them from the system account
+ * of the same name.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+
+/* Exec mode after checkpassword or auth_http: the system account. */
+static enum auth_result
+system_account(const char *name, struct auth_user *u, const char **why)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwnam(name)) == NULL) {
+		*why = "no system account for the mail server to run as";
+		return AUTH_TEMPFAIL;
+	}
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	snprintf(u->home, sizeof(u->home), "%s", pw->pw_dir);
+	u->uid = pw->pw_uid;
+	u->gid = pw->pw_gid;
+	u->has_ids = 1;
+	return AUTH_OK;
+}
+
+enum auth_result
+auth_check(const struct config *c, const struct auth_request *r,
+    struct auth_reply *out, const char **why)
+{
+	enum auth_result res;
+
+	memset(out, 0, sizeof(*out));
+	out->wait = -1;
+	snprintf(out->user.name, sizeof(out->user.name), "%s", r->user);
+	if (c->passwd_file != NULL)
+		return passwd_check(c->passwd_file, r->user, r->pass, r->salt,
+		    &out->user, why);
+	if (c->checkpw_argc > 0)
+		res = auth_checkpw(c, r, why);
+	else if (c->auth_http != NULL)
+		res = auth_http(c, r, out, why);
+	else {
+		/* Pass-through: the backend's verdict is the check. */
+		*why = "ok";
+		return AUTH_OK;
+	}
+	if (res == AUTH_OK && c->exec_argc > 0)
+		res = system_account(out->login_user[0] ? out->login_user :
+		    r->user, &out->user, why);
+	return res;
+}

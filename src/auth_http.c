@@ -1,0 +1,429 @@
+/*
+ * nginx's auth_http protocol (REFERENCE.md section 3): one HTTP/1.0 GET
+ * per login attempt, the verdict in response headers.  Built and parsed
+ * here with fixed buffers: it is one small exchange, and a general HTTP
+ * library would cost every connection its start-up time.  Anything the
+ * server says that we cannot read is a temporary failure, never a crash
+ * and never "wrong password".
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "backend_connect.h"
+#include "log.h"
+
+#define HTTP_DEFAULT_PORT	"80"
+
+struct http_target {
+	struct backend_addr addr;
+	char	uri[AUTH_HTTP_URI_MAX + 1];
+	char	host[HOST_MAX + PORT_MAX + 2];	/* for the Host: header */
+};
+
+/* What the response said; "" where it said nothing. */
+struct http_answer {
+	char	status[AUTH_TEXT_MAX + 1];
+	char	wait[16];
+	char	server[HOST_MAX + 1];
+	char	port[PORT_MAX];
+	char	user[USER_MAX + 1];
+	char	pass[PASS_MAX + 1];
+};
+
+enum { HTTP_OK, HTTP_NO, HTTP_WAIT, HTTP_FAIL };
+
+/* "http://host[:port]/uri" or "unix:/path:/uri". */
+static int
+parse_url(const char *url, struct http_target *t)
+{
+	char spec[HOST_MAX + PORT_MAX + 8];
+	const char *p, *slash;
+	size_t n;
+
+	memset(t, 0, sizeof(*t));
+	if (strncmp(url, "unix:", 5) == 0) {
+		if ((p = strstr(url + 5, ":/")) == NULL)
+			return -1;
+		n = (size_t)(p - url);
+		snprintf(spec, sizeof(spec), "%.*s", (int)n, url);
+		snprintf(t->uri, sizeof(t->uri), "%s", p + 1);
+		snprintf(t->host, sizeof(t->host), "localhost");
+		return backend_addr_parse(spec, &t->addr);
+	}
+	p = url + 7;
+	slash = strchr(p, '/');
+	n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+	if (n == 0 || n > HOST_MAX + PORT_MAX)
+		return -1;
+	snprintf(t->host, sizeof(t->host), "%.*s", (int)n, p);
+	snprintf(t->uri, sizeof(t->uri), "%s", slash != NULL ? slash : "/");
+	/* No port: HTTP's own (a bare v6 address must come in brackets). */
+	if (strrchr(t->host, ':') == NULL ||
+	    (t->host[0] == '[' && t->host[n - 1] == ']'))
+		snprintf(spec, sizeof(spec), "%s:%s", t->host,
+		    HTTP_DEFAULT_PORT);
+	else
+		snprintf(spec, sizeof(spec), "%s", t->host);
+	return backend_addr_parse(spec, &t->addr);
+}
+
+/* nginx's escaping for Auth-User and Auth-Pass: space, '%' and control
+ * bytes become %XX, so that nothing can end the header line. */
+static void
+escape(char *out, size_t outsize, const char *in)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (; *in != '\0' && n + 4 < outsize; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c <= 0x20 || c == '%' || c == 0x7f) {
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		} else
+			out[n++] = (char)c;
+	}
+	out[n] = '\0';
+}
+
+static const char *
+method_name(uint32_t mech)
+{
+	switch (mech) {
+	case MECH_CRAM_MD5:
+		return "cram-md5";
+	case MECH_OAUTHBEARER:
+		return "oauthbearer";
+	case MECH_XOAUTH2:
+		return "xoauth2";
+	default:
+		return "plain";		/* LOGIN, PLAIN and AUTH-LOGIN alike */
+	}
+}
+
+/* Append to the request; -1 once it no longer fits. */
+static int
+add(char *req, size_t size, size_t *len, const char *fmt, const char *a,
+    const char *b)
+{
+	int n = snprintf(req + *len, size - *len, fmt, a, b);
+
+	if (n < 0 || (size_t)n >= size - *len)
+		return -1;
+	*len += (size_t)n;
+	return 0;
+}
+
+static size_t
+build_request(const struct config *c, const struct http_target *t,
+    const struct auth_request *r, char *req, size_t size)
+{
+	static char user[3 * USER_MAX + 1], pass[3 * PASS_MAX + 1];
+	const struct conn *cn = r->conn;
+	char attempt[16];
+	size_t len = 0;
+	int i, bad = 0;
+
+	escape(user, sizeof(user), r->user);
+	escape(pass, sizeof(pass), r->pass);
+	snprintf(attempt, sizeof(attempt), "%d", r->attempt);
+	bad |= add(req, size, &len, "GET %s HTTP/1.0\r\nHost: %s\r\n", t->uri,
+	    t->host);
+	bad |= add(req, size, &len, "Auth-Method: %s\r\nAuth-User: %s\r\n",
+	    method_name(r->mech), user);
+	bad |= add(req, size, &len, "Auth-Pass: %s\r\n%s", pass, "");
+	if (r->salt != NULL)
+		bad |= add(req, size, &len, "Auth-Salt: %s\r\n%s", r->salt,
+		    "");
+	bad |= add(req, size, &len, "Auth-Protocol: imap\r\n"
+	    "Auth-Login-Attempt: %s\r\nClient-IP: %s\r\n", attempt,
+	    cn->peer_ip);
+	if (cn->proxied) {
+		bad |= add(req, size, &len, "Proxy-Protocol-Addr: %s\r\n"
+		    "Proxy-Protocol-Port: %s\r\n", cn->peer_ip, cn->peer_port);
+		bad |= add(req, size, &len, "Proxy-Protocol-Server-Addr: %s\r\n"
+		    "Proxy-Protocol-Server-Port: %s\r\n", cn->proxy_dst_ip,
+		    cn->proxy_dst_port);
+	}
+	for (i = 0; i < c->nauth_http_header; i++)
+		bad |= add(req, size, &len, "%s\r\n%s", c->auth_http_header[i],
+		    "");
+	bad |= add(req, size, &len, "\r\n%s%s", "", "");
+	explicit_bzero(pass, sizeof(pass));
+	return bad ? 0 : len;
+}
+
+static long
+ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* Send the request, read the answer until the server closes (HTTP/1.0)
+ * or the buffer is full.  The length read, or -1. */
+static ssize_t
+exchange(int fd, const char *req, size_t reqlen, char *resp, size_t size,
+    const struct timespec *deadline)
+{
+	struct pollfd pfd = { fd, POLLOUT, 0 };
+	size_t got = 0;
+	ssize_t n;
+	long ms;
+
+	while (reqlen > 0) {
+		if ((ms = ms_left(deadline)) <= 0 || poll(&pfd, 1, (int)ms) <= 0)
+			return -1;
+		if ((n = write(fd, req, reqlen)) < 0 && errno != EINTR)
+			return -1;
+		if (n > 0) {
+			req += n;
+			reqlen -= (size_t)n;
+		}
+	}
+	pfd.events = POLLIN;
+	for (;;) {
+		if (got == size)
+			return -1;	/* longer than any answer we take */
+		if ((ms = ms_left(deadline)) <= 0 || poll(&pfd, 1, (int)ms) <= 0)
+			return -1;
+		if ((n = read(fd, resp + got, size - got)) == 0)
+			return (ssize_t)got;
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (n > 0)
+			got += (size_t)n;
+	}
+}
+
+/* Header names are letters, digits and '-'; values printable. */
+static int
+header_ok(const char *name, size_t nlen, const char *value)
+{
+	const unsigned char *v;
+
+	if (nlen == 0 || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl"
+	    "mnopqrstuvwxyz0123456789-") != nlen)
+		return 0;
+	for (v = (const unsigned char *)value; *v != '\0'; v++)
+		if ((*v < 0x20 && *v != '\t') || *v == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+take(struct http_answer *a, const char *name, size_t nlen, const char *value)
+{
+	static const struct {
+		const char	*name;
+		size_t		 off, size;
+	} fields[] = {
+#define F(n, m) { n, offsetof(struct http_answer, m), \
+	    sizeof(((struct http_answer *)0)->m) }
+		F("Auth-Status", status),
+		F("Auth-Wait", wait),
+		F("Auth-Server", server),
+		F("Auth-Port", port),
+		F("Auth-User", user),
+		F("Auth-Pass", pass),
+#undef F
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (strlen(fields[i].name) == nlen &&
+		    strncasecmp(fields[i].name, name, nlen) == 0)
+			snprintf((char *)a + fields[i].off, fields[i].size, "%s",
+			    value);
+}
+
+/* The headers of resp (NUL-terminated, modified).  0, or -1 if it is not
+ * a well-formed HTTP response head. */
+static int
+parse_head(char *resp, struct http_answer *a)
+{
+	char *line, *next, *colon, *value;
+	int ended = 0;
+
+	memset(a, 0, sizeof(*a));
+	if (strncmp(resp, "HTTP/", 5) != 0 || strchr(resp, '\n') == NULL)
+		return -1;
+	line = strchr(resp, '\n') + 1;	/* the status line says nothing */
+	for (; *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) == NULL)
+			return -1;	/* cut off inside a header */
+		*next++ = '\0';
+		if (next - line >= 2 && next[-2] == '\r')
+			next[-2] = '\0';
+		if (*line == '\0') {
+			ended = 1;
+			break;
+		}
+		if ((colon = strchr(line, ':')) == NULL)
+			return -1;
+		value = colon + 1;
+		value += strspn(value, " \t");
+		*colon = '\0';
+		if (!header_ok(line, strlen(line), value))
+			return -1;
+		take(a, line, strlen(line), value);
+	}
+	return ended || *line == '\0' ? 0 : -1;
+}
+
+/* The client text from Auth-Status: printable ASCII only. */
+static void
+client_text(char *out, size_t size, const char *status)
+{
+	size_t i;
+
+	for (i = 0; status[i] != '\0' && i + 1 < size; i++)
+		out[i] = status[i] >= 0x20 && status[i] < 0x7f ? status[i] : '?';
+	out[i] = '\0';
+}
+
+/* One request and its answer. */
+static int
+query(const struct config *c, const struct http_target *t,
+    const struct auth_request *r, struct http_answer *a, const char **why)
+{
+	static char req[AUTH_HTTP_REQUEST_MAX], resp[AUTH_HTTP_RESPONSE_MAX + 1];
+	struct timespec deadline;
+	char name[HOST_MAX + PORT_MAX + 8];
+	size_t reqlen;
+	ssize_t n;
+	int fd;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += c->auth_http_timeout;
+	if ((reqlen = build_request(c, t, r, req, sizeof(req))) == 0) {
+		*why = "auth_http request too long";
+		return HTTP_FAIL;
+	}
+	fd = net_connect(&t->addr, c->auth_http_timeout * 1000, name,
+	    sizeof(name));
+	n = fd < 0 ? -1 : exchange(fd, req, reqlen, resp, sizeof(resp) - 1,
+	    &deadline);
+	explicit_bzero(req, reqlen);
+	if (fd >= 0)
+		close(fd);
+	if (n < 0) {
+		*why = fd < 0 ? "auth_http server unreachable" :
+		    "auth_http server timed out, or answered too much";
+		return HTTP_FAIL;
+	}
+	resp[n] = '\0';
+	if (memchr(resp, '\0', (size_t)n) != NULL || parse_head(resp, a) < 0 ||
+	    a->status[0] == '\0') {
+		explicit_bzero(resp, sizeof(resp));
+		*why = "malformed auth_http response";
+		return HTTP_FAIL;
+	}
+	explicit_bzero(resp, sizeof(resp));
+	if (strcmp(a->status, "OK") == 0)
+		return HTTP_OK;
+	return strcmp(a->status, "WAIT") == 0 ? HTTP_WAIT : HTTP_NO;
+}
+
+/* Auth-Wait: seconds, or -1 when absent or unreadable. */
+static int
+wait_seconds(const char *v)
+{
+	if (*v == '\0' || strspn(v, "0123456789") != strlen(v) ||
+	    strlen(v) > 6)
+		return -1;
+	return atoi(v) > AUTH_WAIT_MAX ? AUTH_WAIT_MAX : atoi(v);
+}
+
+/* Sleep s seconds unless the client hangs up first: 0, or -1 if gone. */
+static int
+client_waits(const struct conn *cn, int s)
+{
+	struct pollfd pfd = { cn->in, POLLRDHUP, 0 };
+	struct timespec deadline;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += s;
+	while ((ms = ms_left(&deadline)) > 0) {
+		if (poll(&pfd, 1, (int)ms) > 0 &&
+		    (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			return -1;
+	}
+	return 0;
+}
+
+/* OK: the route and the credentials for the backend. */
+static enum auth_result
+accept_ok(const struct config *c, const struct auth_request *r,
+    const struct http_answer *a, struct auth_reply *out, const char **why)
+{
+	char spec[HOST_MAX + PORT_MAX + 4];
+
+	if (a->server[0] != '\0' && a->port[0] != '\0') {
+		snprintf(spec, sizeof(spec), strchr(a->server, ':') ?
+		    "[%s]:%s" : "%s:%s", a->server, a->port);
+		if (backend_addr_parse(spec, &out->user.route) < 0) {
+			*why = "auth_http Auth-Server/Auth-Port unusable";
+			return AUTH_TEMPFAIL;
+		}
+		out->user.has_route = 1;
+	}
+	snprintf(out->login_user, sizeof(out->login_user), "%s", a->user);
+	snprintf(out->login_pass, sizeof(out->login_pass), "%s", a->pass);
+	/* We never saw a password for these: the server must give one. */
+	if (c->nconnect > 0 && c->master_user == NULL &&
+	    r->mech >= MECH_CRAM_MD5 && out->login_pass[0] == '\0') {
+		*why = "auth_http gave no Auth-Pass for the backend login";
+		return AUTH_TEMPFAIL;
+	}
+	*why = "ok";
+	return AUTH_OK;
+}
+
+enum auth_result
+auth_http(const struct config *c, const struct auth_request *r,
+    struct auth_reply *out, const char **why)
+{
+	static struct http_answer a;
+	struct http_target t;
+	enum auth_result res = AUTH_TEMPFAIL;
+	int st;
+
+	if (parse_url(c->auth_http, &t) < 0) {
+		*why = "auth.http is not a usable URL";
+		return AUTH_TEMPFAIL;
+	}
+	/* WAIT: ask again later, as long as the client is still there. */
+	while ((st = query(c, &t, r, &a, why)) == HTTP_WAIT) {
+		if (client_waits(r->conn, wait_seconds(a.wait) < 0 ? 1 :
+		    wait_seconds(a.wait)) < 0) {
+			*why = "client left while auth_http said WAIT";
+			goto done;
+		}
+	}
+	if (st == HTTP_OK)
+		res = accept_ok(c, r, &a, out, why);
+	else if (st == HTTP_NO) {
+		client_text(out->text, sizeof(out->text), a.status);
+		out->wait = wait_seconds(a.wait);
+		*why = "auth_http said no";
+		res = AUTH_NO;
+	}
+done:
+	explicit_bzero(&a, sizeof(a));
+	return res;
+}
