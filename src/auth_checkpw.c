@@ -69,7 +69,9 @@ wait_child(pid_t pid)
 		if (r < 0 && errno != EINTR)
 			return -1;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec >= CHECKPW_TIMEOUT) {
+		if ((now.tv_sec - t0.tv_sec) * 1000 +
+		    (now.tv_nsec - t0.tv_nsec) / 1000000 >=
+		    CHECKPW_TIMEOUT * 1000L) {
 			kill(pid, SIGKILL);
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 				;

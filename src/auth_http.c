@@ -281,7 +281,9 @@ parse_head(char *resp, struct http_answer *a)
 			return -1;
 		take(a, line, strlen(line), value);
 	}
-	return ended || *line == '\0' ? 0 : -1;
+	/* Without the blank line the server stopped half-way: nginx calls
+	 * that an error too. */
+	return ended ? 0 : -1;
 }
 
 /* The client text from Auth-Status: printable ASCII only. */

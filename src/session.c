@@ -259,6 +259,9 @@ sasl_error(struct session *s)
 static void
 say_no(struct session *s, const struct msg_auth_result *r)
 {
+	/* OAuth failures were told in the error continuation already. */
+	int oauth = s->sasl_error != NULL;
+
 	sasl_error(s);
 	switch (r->result) {
 	case AUTH_AUTHZ:
@@ -272,7 +275,7 @@ say_no(struct session *s, const struct msg_auth_result *r)
 		break;
 	default:
 		/* auth_http's own words, as nginx passes them */
-		if (r->text[0] != '\0' && memchr(r->text, '\0',
+		if (!oauth && r->text[0] != '\0' && memchr(r->text, '\0',
 		    sizeof(r->text)) != NULL)
 			reply(s, R_NO_TEXT, s->tag, r->text);
 		else
