@@ -315,7 +315,7 @@ query(const struct config *c, const struct http_target *t,
 		*why = "auth_http request too long";
 		return HTTP_FAIL;
 	}
-	fd = net_connect(&t->addr, c->auth_http_timeout * 1000, name,
+	fd = net_connect("auth_http", &t->addr, c->auth_http_timeout * 1000, name,
 	    sizeof(name));
 	n = fd < 0 ? -1 : exchange(fd, req, reqlen, resp, sizeof(resp) - 1,
 	    &deadline);

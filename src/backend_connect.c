@@ -77,8 +77,8 @@ connect_unix(const struct backend_addr *t, int ms)
 
 /* Every address the name resolves to, in the resolver's order. */
 static int
-connect_inet(const struct backend_addr *t, int ms, char *name,
-    size_t namesize)
+connect_inet(const char *what, const struct backend_addr *t, int ms,
+    char *name, size_t namesize)
 {
 	struct addrinfo hints, *res, *ai;
 	char ip[64];
@@ -88,7 +88,7 @@ connect_inet(const struct backend_addr *t, int ms, char *name,
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	if ((r = getaddrinfo(t->host, t->port, &hints, &res)) != 0) {
-		log_warn("%s: %s", t->host, gai_strerror(r));
+		log_warn("%s %s: %s", what, t->host, gai_strerror(r));
 		return -1;
 	}
 	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
@@ -97,8 +97,8 @@ connect_inet(const struct backend_addr *t, int ms, char *name,
 			snprintf(ip, sizeof(ip), "?");
 		fd = connect_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, ms);
 		if (fd < 0)
-			log_warn("%s [%s]:%s: %s", t->host, ip, t->port,
-			    strerror(errno));
+			log_warn("%s %s [%s]:%s: %s", what, t->host, ip,
+			    t->port, strerror(errno));
 		else
 			snprintf(name, namesize, "%s:%s", ip, t->port);
 	}
@@ -107,14 +107,15 @@ connect_inet(const struct backend_addr *t, int ms, char *name,
 }
 
 int
-net_connect(const struct backend_addr *t, int ms, char *name, size_t namesize)
+net_connect(const char *what, const struct backend_addr *t, int ms,
+    char *name, size_t namesize)
 {
 	int fd;
 
 	if (!t->is_unix)
-		return connect_inet(t, ms, name, namesize);
+		return connect_inet(what, t, ms, name, namesize);
 	if ((fd = connect_unix(t, ms)) < 0)
-		log_warn("unix:%s: %s", t->host, strerror(errno));
+		log_warn("%s unix:%s: %s", what, t->host, strerror(errno));
 	else
 		snprintf(name, namesize, "unix:%s", t->host);
 	return fd;
@@ -127,6 +128,6 @@ backend_connect(const struct config *c, const struct backend_addr *t, int n,
 	int ms = (int)(c->connect_timeout * 1000), fd = -1, i;
 
 	for (i = 0; i < n && fd < 0; i++)
-		fd = net_connect(&t[i], ms, name, namesize);
+		fd = net_connect("backend", &t[i], ms, name, namesize);
 	return fd;
 }

@@ -10,9 +10,9 @@
 #include "config.h"
 
 /* Connect to one target (every address of a host name, in order), ms
- * each.  The socket, or -1 after logging why. */
-int net_connect(const struct backend_addr *t, int ms, char *name,
-    size_t namesize);
+ * each.  The socket, or -1 after logging why (what: for the log). */
+int net_connect(const char *what, const struct backend_addr *t, int ms,
+    char *name, size_t namesize);
 
 /* Connect to the first of n targets that answers within the configured
  * timeout per address.  Returns the socket (blocking, TCP_NODELAY) and

@@ -668,6 +668,12 @@ check_required(struct ctx *x)
 	if ((x->c->master_user == NULL) != (x->c->master_password == NULL))
 		return fail(x, NULL, "backend.master_user and "
 		    "backend.master_password go together");
+	/* CRAM-MD5 leaves no password to log in to a backend with: only a
+	 * master user (or auth_http's Auth-Pass) can. */
+	if ((x->c->auth_methods & AUTHM_CRAM_MD5) && x->c->nconnect > 0 &&
+	    x->c->passwd_file != NULL && x->c->master_user == NULL)
+		return fail(x, NULL, "imap_auth cram-md5 with backend.connect "
+		    "and auth.passwd_file needs backend.master_user");
 	/* The master logs in for anyone: someone else must check first. */
 	if (x->c->master_user != NULL && sources == 0)
 		return fail(x, NULL, "backend.master_user needs an auth "

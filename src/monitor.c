@@ -161,8 +161,8 @@ login_failed(struct monitor *m, enum auth_result r, const char *why)
 	/* Every failure waits, a temporary one too: an instant answer
 	 * would tell that the user exists (a bad hash, say). */
 	delay_failure(m, delay);
-	close_after = m->failures >= c->max_attempts ||
-	    (m->reply.text[0] != '\0' && m->reply.wait < 0);
+	close_after = m->failures >= c->max_attempts ? CLOSE_ATTEMPTS :
+	    m->reply.text[0] != '\0' && m->reply.wait < 0 ? CLOSE_REFUSED : 0;
 	m->state = ST_AUTH;
 	send_result(m, r, close_after, m->reply.text);
 }
@@ -241,6 +241,20 @@ mech_allowed(const struct config *c, uint32_t mech)
 	}
 }
 
+/*
+ * How long the session may take from here: its own deadline, one backend
+ * login, and slack.  The alarm is off while the monitor itself works on a
+ * login (the auth source and the penalty have their own deadlines; an
+ * auth_http WAIT lasts as long as the client stays) and re-armed after.
+ */
+static unsigned
+session_budget(const struct config *c)
+{
+	return (unsigned)(c->timeout * TIMEOUT_TOTAL_FACTOR) +
+	    (unsigned)(c->connect_timeout * (c->nconnect + 1)) +
+	    BACKEND_LOGIN_TIMEOUT + MONITOR_SLACK;
+}
+
 static void
 serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 {
@@ -256,6 +270,7 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 	    !msg_string_ok(a->user, sizeof(a->user)) ||
 	    !msg_string_ok(a->pass, sizeof(a->pass)))
 		log_fatal("monitor: malformed AUTH message");
+	alarm(0);
 	clock_gettime(CLOCK_MONOTONIC, &m->asked);
 	log_escape(m->logname, sizeof(m->logname), a->user, strlen(a->user));
 	memcpy(m->tag, a->tag, sizeof(m->tag));
@@ -290,6 +305,7 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 	} else
 		connect_backend(m, a);
 	explicit_bzero(a->pass, sizeof(a->pass));
+	alarm(session_budget(m->cfg));
 }
 
 /* CRAM-MD5: the monitor makes the challenge, so that a session cannot
@@ -428,10 +444,7 @@ monitor_run(const struct config *cfg, const struct conn *conn,
 	clock_gettime(CLOCK_MONOTONIC, &m.born);
 	session_pid = session;
 	signal(SIGALRM, on_alarm);
-	alarm((unsigned)(cfg->timeout * TIMEOUT_TOTAL_FACTOR) +
-	    (unsigned)(cfg->max_attempts * (cfg->failure_delay + 1)) +
-	    (unsigned)(cfg->max_attempts * (cfg->connect_timeout *
-	    (cfg->nconnect + 1) + BACKEND_LOGIN_TIMEOUT)) + MONITOR_SLACK);
+	alarm(session_budget(cfg));
 	for (;;) {
 		n = msg_recv_fd(fd, &msg, sizeof(msg), &got);
 		if (n == 0)

@@ -46,9 +46,11 @@ enum auth_result {
 struct msg_auth_result {
 	uint32_t type;
 	uint32_t result;	/* enum auth_result */
-	uint32_t close;		/* attempts used up: close after answering */
+	uint32_t close;		/* 0, or close after answering: CLOSE_* */
 	char	 text[AUTH_TEXT_MAX + 1];	/* auth_http's NO text, or "" */
 };
+#define CLOSE_ATTEMPTS	1	/* auth.max_attempts used up */
+#define CLOSE_REFUSED	2	/* auth_http said no without Auth-Wait */
 
 /* Session -> monitor: empty ask; monitor -> session: the challenge. */
 struct msg_challenge {

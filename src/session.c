@@ -54,6 +54,7 @@
 #define R_BYE_IDLE	"* BYE Autologout; idle for too long\r\n"
 #define R_BYE_ERRORS	"* BYE Too many invalid commands\r\n"
 #define R_BYE_FAILURES	"* BYE Too many authentication failures\r\n"
+#define R_BYE_REFUSED	"* BYE Authentication refused\r\n"
 #define R_TOO_LONG	"* BAD Command line too long\r\n" \
 			"* BYE Command line too long\r\n"
 #define R_BYE_LITERAL	"* BYE Literal too large\r\n"
@@ -397,6 +398,8 @@ authenticate(struct session *s, enum auth_mech mech, const char *user,
 	} else
 		bye(s, R_BYE_INTERNAL, "bad monitor reply");
 	explicit_bzero(&u, sizeof(u));
+	if (r.close == CLOSE_REFUSED)
+		bye(s, R_BYE_REFUSED, "refused by auth_http");
 	if (r.close)
 		bye(s, R_BYE_FAILURES, "too many authentication failures");
 }
