@@ -256,6 +256,10 @@ config_imap_auth(void)
 	FAILS("backend = { connect = [\"h:143\"]; };\n"
 	    "imap_auth = [\"cram-md5\"];\n", 0, "imap_auth cram-md5 needs "
 	    "auth.passwd_file ({PLAIN} entries) or auth.http");
+	FAILS("backend = { connect = [\"h:143\"]; };\n"
+	    "auth = { passwd_file = \"/p\"; };\n"
+	    "imap_auth = [\"cram-md5\"];\n", 0, "imap_auth cram-md5 with "
+	    "backend.connect and auth.passwd_file needs backend.master_user");
 	FAILS("auth = { passwd_file = \"/p\"; http = \"http://h:1/a\"; };\n"
 	    "backend = { exec = [\"/x\"]; };\n", 0,
 	    "give at most one of auth.passwd_file, auth.checkpassword and "
