@@ -20,13 +20,6 @@
 #include "backend_connect.h"
 #include "log.h"
 
-#define HTTP_DEFAULT_PORT	"80"
-
-struct http_target {
-	struct backend_addr addr;
-	char	uri[AUTH_HTTP_URI_MAX + 1];
-	char	host[HOST_MAX + PORT_MAX + 2];	/* for the Host: header */
-};
 
 /* What the response said; "" where it said nothing. */
 struct http_answer {
@@ -39,41 +32,6 @@ struct http_answer {
 };
 
 enum { HTTP_OK, HTTP_NO, HTTP_WAIT, HTTP_FAIL };
-
-/* "http://host[:port]/uri" or "unix:/path:/uri". */
-static int
-parse_url(const char *url, struct http_target *t)
-{
-	char spec[HOST_MAX + PORT_MAX + 8];
-	const char *p, *slash;
-	size_t n;
-
-	memset(t, 0, sizeof(*t));
-	if (strncmp(url, "unix:", 5) == 0) {
-		if ((p = strstr(url + 5, ":/")) == NULL)
-			return -1;
-		n = (size_t)(p - url);
-		snprintf(spec, sizeof(spec), "%.*s", (int)n, url);
-		snprintf(t->uri, sizeof(t->uri), "%s", p + 1);
-		snprintf(t->host, sizeof(t->host), "localhost");
-		return backend_addr_parse(spec, &t->addr);
-	}
-	p = url + 7;
-	slash = strchr(p, '/');
-	n = slash != NULL ? (size_t)(slash - p) : strlen(p);
-	if (n == 0 || n > HOST_MAX + PORT_MAX)
-		return -1;
-	snprintf(t->host, sizeof(t->host), "%.*s", (int)n, p);
-	snprintf(t->uri, sizeof(t->uri), "%s", slash != NULL ? slash : "/");
-	/* No port: HTTP's own (a bare v6 address must come in brackets). */
-	if (strrchr(t->host, ':') == NULL ||
-	    (t->host[0] == '[' && t->host[n - 1] == ']'))
-		snprintf(spec, sizeof(spec), "%s:%s", t->host,
-		    HTTP_DEFAULT_PORT);
-	else
-		snprintf(spec, sizeof(spec), "%s", t->host);
-	return backend_addr_parse(spec, &t->addr);
-}
 
 /* nginx's escaping for Auth-User and Auth-Pass: space, '%' and control
  * bytes become %XX, so that nothing can end the header line. */
@@ -125,7 +83,7 @@ add(char *req, size_t size, size_t *len, const char *fmt, const char *a,
 }
 
 static size_t
-build_request(const struct config *c, const struct http_target *t,
+build_request(const struct config *c, const struct auth_http_url *t,
     const struct auth_request *r, char *req, size_t size)
 {
 	static char user[3 * USER_MAX + 1], pass[3 * PASS_MAX + 1];
@@ -299,7 +257,7 @@ client_text(char *out, size_t size, const char *status)
 
 /* One request and its answer. */
 static int
-query(const struct config *c, const struct http_target *t,
+query(const struct config *c, const struct auth_http_url *t,
     const struct auth_request *r, struct http_answer *a, const char **why)
 {
 	static char req[AUTH_HTTP_REQUEST_MAX], resp[AUTH_HTTP_RESPONSE_MAX + 1];
@@ -401,11 +359,11 @@ auth_http(const struct config *c, const struct auth_request *r,
     struct auth_reply *out, const char **why)
 {
 	static struct http_answer a;
-	struct http_target t;
+	struct auth_http_url t;
 	enum auth_result res = AUTH_TEMPFAIL;
 	int st;
 
-	if (parse_url(c->auth_http, &t) < 0) {
+	if (auth_http_url_parse(c->auth_http, &t) < 0) {
 		*why = "auth.http is not a usable URL";
 		return AUTH_TEMPFAIL;
 	}

@@ -107,4 +107,8 @@
 #define PENALTY_SLOTS		1024
 #define PENALTY_EXPIRE		900	/* s */
 
+/* The most the monitor waits for the penalty table's lock. */
+#define PENALTY_LOCK_MS		2000
+#define PENALTY_LOCK_STEP_MS	5
+
 #endif

@@ -458,18 +458,52 @@ apply_checkpassword(struct ctx *x, const config_setting_t *s)
 	return 0;
 }
 
+int
+auth_http_url_parse(const char *url, struct auth_http_url *t)
+{
+	char spec[HOST_MAX + PORT_MAX + 8];
+	const char *p, *slash;
+	size_t n;
+
+	memset(t, 0, sizeof(*t));
+	if (strlen(url) > AUTH_HTTP_URI_MAX)
+		return -1;
+	if (strncmp(url, "unix:", 5) == 0) {
+		if ((p = strstr(url + 5, ":/")) == NULL)
+			return -1;
+		snprintf(spec, sizeof(spec), "%.*s", (int)(p - url), url);
+		snprintf(t->uri, sizeof(t->uri), "%s", p + 1);
+		snprintf(t->host, sizeof(t->host), "localhost");
+		return backend_addr_parse(spec, &t->addr);
+	}
+	if (strncmp(url, "http://", 7) != 0)
+		return -1;
+	p = url + 7;
+	slash = strchr(p, '/');
+	n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+	if (n == 0 || n >= sizeof(t->host))
+		return -1;
+	snprintf(t->host, sizeof(t->host), "%.*s", (int)n, p);
+	snprintf(t->uri, sizeof(t->uri), "%s", slash != NULL ? slash : "/");
+	/* No port: HTTP's own (a bare v6 address must come in brackets). */
+	if (strrchr(t->host, ':') == NULL ||
+	    (t->host[0] == '[' && t->host[n - 1] == ']'))
+		snprintf(spec, sizeof(spec), "%s:80", t->host);
+	else
+		snprintf(spec, sizeof(spec), "%s", t->host);
+	return backend_addr_parse(spec, &t->addr);
+}
+
 static int
 apply_auth_http(struct ctx *x, const config_setting_t *s)
 {
-	const char *v;
+	struct auth_http_url u;
 
 	if (get_string(x, s, &x->c->auth_http) < 0)
 		return -1;
-	v = x->c->auth_http;
-	if (strlen(v) > AUTH_HTTP_URI_MAX ||
-	    (strncmp(v, "http://", 7) != 0 && strncmp(v, "unix:/", 6) != 0))
-		return fail(x, s, "\"%s\" is not http://host:port/uri or "
-		    "unix:/path:/uri", v);
+	if (auth_http_url_parse(x->c->auth_http, &u) < 0)
+		return fail(x, s, "\"%s\" is not http://host[:port]/uri or "
+		    "unix:/path:/uri", x->c->auth_http);
 	return 0;
 }
 

@@ -63,6 +63,16 @@ struct config {
 /* Parse "host:port", "[v6]:port" or "unix:/path".  0 or -1. */
 int backend_addr_parse(const char *s, struct backend_addr *a);
 
+/* auth.http: where to connect, what to ask for, what Host: to say. */
+struct auth_http_url {
+	struct backend_addr addr;
+	char	uri[AUTH_HTTP_URI_MAX + 1];
+	char	host[HOST_MAX + PORT_MAX + 2];
+};
+
+/* "http://host[:port]/uri" or "unix:/path:/uri".  0 or -1. */
+int auth_http_url_parse(const char *url, struct auth_http_url *t);
+
 #define CONFIG_ERR_MAX	512
 
 /* Load and validate path into c.  On error returns -1 with a message

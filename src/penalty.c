@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -95,6 +96,24 @@ make_parent(const char *path)
 	return 0;
 }
 
+/* Lock within PENALTY_LOCK_MS: a process stuck holding the lock must not
+ * stall every failing login on the machine; without the table a failure
+ * still waits failure_delay. */
+static int
+lock_bounded(int fd, struct flock *fl)
+{
+	int waited = 0;
+
+	while (fcntl(fd, F_SETLK, fl) < 0) {
+		if ((errno != EACCES && errno != EAGAIN) ||
+		    waited >= PENALTY_LOCK_MS)
+			return -1;
+		(void)poll(NULL, 0, PENALTY_LOCK_STEP_MS);
+		waited += PENALTY_LOCK_STEP_MS;
+	}
+	return 0;
+}
+
 /* Open the table file and lock it whole for writing.  O_NOFOLLOW and
  * the regular-file check: a link or a device planted at the path must
  * not make us write elsewhere. */
@@ -119,7 +138,7 @@ pen_open(const char *path)
 		close(fd);
 		return -1;
 	}
-	if (fcntl(fd, F_SETLKW, &fl) < 0) {
+	if (lock_bounded(fd, &fl) < 0) {
 		log_warn("penalty file %s: lock: %s", path, strerror(errno));
 		close(fd);
 		return -1;

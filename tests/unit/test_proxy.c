@@ -187,6 +187,34 @@ backend_addresses(void)
 	CHECK_EQ(backend_addr_parse("unix:relative", &a), -1);
 }
 
+static void
+auth_http_urls(void)
+{
+	struct auth_http_url u;
+
+	CHECK_EQ(auth_http_url_parse("http://127.0.0.1:8080/auth?x=1", &u), 0);
+	CHECK_STR(u.addr.host, "127.0.0.1");
+	CHECK_STR(u.addr.port, "8080");
+	CHECK_STR(u.uri, "/auth?x=1");
+	CHECK_STR(u.host, "127.0.0.1:8080");
+	CHECK_EQ(auth_http_url_parse("http://auth.example", &u), 0);
+	CHECK_STR(u.addr.port, "80");
+	CHECK_STR(u.uri, "/");
+	CHECK_EQ(auth_http_url_parse("http://[2001:db8::1]/a", &u), 0);
+	CHECK_STR(u.addr.host, "2001:db8::1");
+	CHECK_STR(u.addr.port, "80");
+	CHECK_EQ(auth_http_url_parse("unix:/run/auth.sock:/auth", &u), 0);
+	CHECK_EQ(u.addr.is_unix, 1);
+	CHECK_STR(u.addr.host, "/run/auth.sock");
+	CHECK_STR(u.uri, "/auth");
+	CHECK_EQ(auth_http_url_parse("http://", &u), -1);
+	CHECK_EQ(auth_http_url_parse("http:///auth", &u), -1);
+	CHECK_EQ(auth_http_url_parse("https://h/auth", &u), -1);
+	CHECK_EQ(auth_http_url_parse("unix:/x", &u), -1);
+	CHECK_EQ(auth_http_url_parse("http://h:0/", &u), -1);
+	CHECK_EQ(auth_http_url_parse("http://h:x/", &u), -1);
+}
+
 void
 suite_proxy(void)
 {
@@ -196,4 +224,5 @@ suite_proxy(void)
 	RUN(proxy_v2_bad);
 	RUN(cidr_ranges);
 	RUN(backend_addresses);
+	RUN(auth_http_urls);
 }
