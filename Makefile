@@ -57,6 +57,14 @@ tests/unit/run-asan: $(UNIT_TESTS) tests/unit/unit.h $(UNIT_SRCS) $(HDRS)
 	    -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer -o $@ $(UNIT_TESTS) $(UNIT_SRCS) $(LDLIBS)
 
+# The daemon itself under ASan+UBSan, for a second run of the integration
+# suite (tests/run): a sanitizer report in any log fails the test.
+tests/asan/imapgate: $(SRCS) $(HDRS)
+	mkdir -p tests/asan
+	clang $(ALL_CPPFLAGS) -std=c17 $(WARN) -O1 -g \
+	    -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -fno-omit-frame-pointer -o $@ $(SRCS) $(LDLIBS)
+
 tests/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c src/imap_parse.c src/sasl.c \
     src/proxy.c src/imap_parse.h src/sasl.h src/proxy.h
 	clang -D_GNU_SOURCE -Isrc -std=c17 $(WARN) -O1 -g \
@@ -81,7 +89,8 @@ deps:
 	tests/install-deps
 
 check: deps
-	$(MAKE) all tests/unit/run tests/unit/run-asan tests/fuzz/fuzz_parse
+	$(MAKE) all tests/unit/run tests/unit/run-asan tests/fuzz/fuzz_parse \
+	    tests/asan/imapgate
 	tests/run
 
 demo: deps
@@ -110,5 +119,5 @@ install: src/imapgate
 
 clean:
 	rm -f src/*.o src/imapgate tests/unit/run tests/unit/run-asan \
-	    tests/fuzz/fuzz_parse
+	    tests/fuzz/fuzz_parse tests/asan/imapgate
 	rm -rf tests/__pycache__ tests/.pytest_cache .pytest_cache

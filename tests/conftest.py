@@ -472,6 +472,19 @@ def start_gate(world, request):
     yield start
     for g in gates:
         g.stop()
+    # A sanitizer build (IMAPGATE_BIN, see `make check`) reports memory and
+    # undefined-behaviour errors on stderr, which is this log: any report
+    # fails the test, even one whose client saw nothing wrong.
+    for g in gates:
+        text = g.log()
+        for marker in SANITIZER_MARKERS:
+            assert marker not in text, "sanitizer report in %s:\n%s" % (
+                g.log_path, text[-4000:])
+
+
+# What AddressSanitizer and UndefinedBehaviorSanitizer print on an error.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:")
 
 
 @pytest.fixture
