@@ -28,7 +28,7 @@ SRCS	= src/main.c src/config.c src/conn.c src/log.c src/imap_parse.c \
 	  src/auth_passwd.c src/backend_exec.c src/sandbox.c src/cidr.c \
 	  src/proxy.c src/backend_connect.c src/backend_imap.c src/relay.c \
 	  src/listener.c src/auth.c src/auth_checkpw.c src/auth_http.c \
-	  src/penalty.c src/cram.c
+	  src/penalty.c src/cram.c src/http_parse.c
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
 
@@ -66,11 +66,12 @@ tests/asan/imapgate: $(SRCS) $(HDRS)
 	    -fno-omit-frame-pointer -o $@ $(SRCS) $(LDLIBS)
 
 tests/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c src/imap_parse.c src/sasl.c \
-    src/proxy.c src/imap_parse.h src/sasl.h src/proxy.h
+    src/proxy.c src/http_parse.c src/imap_parse.h src/sasl.h src/proxy.h \
+    src/http_parse.h
 	clang -D_GNU_SOURCE -Isrc -std=c17 $(WARN) -O1 -g \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    -o $@ tests/fuzz/fuzz_parse.c src/imap_parse.c src/sasl.c \
-	    src/proxy.c
+	    src/proxy.c src/http_parse.c
 
 unit: tests/unit/run
 	tests/unit/run

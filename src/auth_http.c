@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +17,9 @@
 
 #include "auth.h"
 #include "backend_connect.h"
+#include "http_parse.h"
 #include "log.h"
 
-
-/* What the response said; "" where it said nothing. */
-struct http_answer {
-	char	status[AUTH_TEXT_MAX + 1];
-	char	wait[16];
-	char	server[HOST_MAX + 1];
-	char	port[PORT_MAX];
-	char	user[USER_MAX + 1];
-	char	pass[PASS_MAX + 1];
-};
 
 enum { HTTP_OK, HTTP_NO, HTTP_WAIT, HTTP_FAIL };
 
@@ -167,83 +157,6 @@ exchange(int fd, const char *req, size_t reqlen, char *resp, size_t size,
 	}
 }
 
-/* Header names are letters, digits and '-'; values printable. */
-static int
-header_ok(const char *name, size_t nlen, const char *value)
-{
-	const unsigned char *v;
-
-	if (nlen == 0 || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl"
-	    "mnopqrstuvwxyz0123456789-") != nlen)
-		return 0;
-	for (v = (const unsigned char *)value; *v != '\0'; v++)
-		if ((*v < 0x20 && *v != '\t') || *v == 0x7f)
-			return 0;
-	return 1;
-}
-
-static void
-take(struct http_answer *a, const char *name, size_t nlen, const char *value)
-{
-	static const struct {
-		const char	*name;
-		size_t		 off, size;
-	} fields[] = {
-#define F(n, m) { n, offsetof(struct http_answer, m), \
-	    sizeof(((struct http_answer *)0)->m) }
-		F("Auth-Status", status),
-		F("Auth-Wait", wait),
-		F("Auth-Server", server),
-		F("Auth-Port", port),
-		F("Auth-User", user),
-		F("Auth-Pass", pass),
-#undef F
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		if (strlen(fields[i].name) == nlen &&
-		    strncasecmp(fields[i].name, name, nlen) == 0)
-			snprintf((char *)a + fields[i].off, fields[i].size, "%s",
-			    value);
-}
-
-/* The headers of resp (NUL-terminated, modified).  0, or -1 if it is not
- * a well-formed HTTP response head. */
-static int
-parse_head(char *resp, struct http_answer *a)
-{
-	char *line, *next, *colon, *value;
-	int ended = 0;
-
-	memset(a, 0, sizeof(*a));
-	if (strncmp(resp, "HTTP/", 5) != 0 || strchr(resp, '\n') == NULL)
-		return -1;
-	line = strchr(resp, '\n') + 1;	/* the status line says nothing */
-	for (; *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) == NULL)
-			return -1;	/* cut off inside a header */
-		*next++ = '\0';
-		if (next - line >= 2 && next[-2] == '\r')
-			next[-2] = '\0';
-		if (*line == '\0') {
-			ended = 1;
-			break;
-		}
-		if ((colon = strchr(line, ':')) == NULL)
-			return -1;
-		value = colon + 1;
-		value += strspn(value, " \t");
-		*colon = '\0';
-		if (!header_ok(line, strlen(line), value))
-			return -1;
-		take(a, line, strlen(line), value);
-	}
-	/* Without the blank line the server stopped half-way: nginx calls
-	 * that an error too. */
-	return ended ? 0 : -1;
-}
-
 /* The client text from Auth-Status: printable ASCII only. */
 static void
 client_text(char *out, size_t size, const char *status)
@@ -286,8 +199,7 @@ query(const struct config *c, const struct auth_http_url *t,
 		return HTTP_FAIL;
 	}
 	resp[n] = '\0';
-	if (memchr(resp, '\0', (size_t)n) != NULL || parse_head(resp, a) < 0 ||
-	    a->status[0] == '\0') {
+	if (http_parse_head(resp, (size_t)n, a) < 0) {
 		explicit_bzero(resp, sizeof(resp));
 		*why = "malformed auth_http response";
 		return HTTP_FAIL;

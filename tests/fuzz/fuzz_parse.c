@@ -20,6 +20,7 @@
 
 #include "imap_parse.h"
 #include "bounds.h"
+#include "http_parse.h"
 #include "proxy.h"
 #include "sasl.h"
 
@@ -561,6 +562,36 @@ fuzz_sasl_more(const uint8_t *p, size_t len)
 	free(b);
 }
 
+/* No field of an accepted auth_http answer holds a control byte: none
+ * can reach the client's line or the backend login unescaped. */
+static int
+printable(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+fuzz_http(const uint8_t *p, size_t len)
+{
+	static struct http_answer a;
+	char *b;
+
+	if (len > AUTH_HTTP_RESPONSE_MAX)
+		return;
+	b = malloc(len + 1);
+	must(b != NULL);
+	memcpy(b, p, len);
+	b[len] = '\0';
+	if (http_parse_head(b, len, &a) == 0)
+		must(a.status[0] != '\0' && printable(a.status) &&
+		    printable(a.wait) && printable(a.server) &&
+		    printable(a.port) && printable(a.user) && printable(a.pass));
+	free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -589,5 +620,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_sasl(data, size);
 	fuzz_proxy(data, size);
 	fuzz_sasl_more(data, size);
+	fuzz_http(data, size);
 	return 0;
 }
