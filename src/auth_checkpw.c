@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "log.h"
 
 /* The program DJB's checkpassword runs once the password is good. */
@@ -58,20 +59,17 @@ run_child(const struct config *c, const struct auth_request *r, int rfd)
 static int
 wait_child(pid_t pid)
 {
-	struct timespec t0, now;
+	struct timespec deadline;
 	int status;
 	pid_t r;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	deadline_after(&deadline, NULL, CHECKPW_TIMEOUT);
 	for (;;) {
 		if ((r = waitpid(pid, &status, WNOHANG)) == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 		if (r < 0 && errno != EINTR)
 			return -1;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - t0.tv_sec) * 1000 +
-		    (now.tv_nsec - t0.tv_nsec) / 1000000 >=
-		    CHECKPW_TIMEOUT * 1000L) {
+		if (ms_left(&deadline) <= 0) {
 			kill(pid, SIGKILL);
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 				;

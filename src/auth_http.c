@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "backend_connect.h"
+#include "clock.h"
 #include "http_parse.h"
 #include "log.h"
 
@@ -111,15 +112,6 @@ build_request(const struct config *c, const struct auth_http_url *t,
 	return bad ? 0 : len;
 }
 
-static long
-ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
 
 /* Send the request, read the answer until the server closes (HTTP/1.0)
  * or the buffer is full.  The length read, or -1. */
@@ -180,8 +172,7 @@ query(const struct config *c, const struct auth_http_url *t,
 	ssize_t n;
 	int fd;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += c->auth_http_timeout;
+	deadline_after(&deadline, NULL, c->auth_http_timeout);
 	if ((reqlen = build_request(c, t, r, req, sizeof(req))) == 0) {
 		*why = "auth_http request too long";
 		return HTTP_FAIL;
@@ -228,8 +219,7 @@ client_waits(const struct conn *cn, int s)
 	struct timespec deadline;
 	long ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += s;
+	deadline_after(&deadline, NULL, s);
 	while ((ms = ms_left(&deadline)) > 0) {
 		if (poll(&pfd, 1, (int)ms) > 0 &&
 		    (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))

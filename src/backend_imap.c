@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backend_imap.h"
+#include "clock.h"
 #include "log.h"
 #include "proxy.h"
 #include "sasl.h"
@@ -33,15 +34,6 @@ struct dialogue {
 	char		 pre[BACKEND_BUFFER];	/* the list before login */
 };
 
-static long
-ms_left(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (t->tv_sec - now.tv_sec) * 1000 +
-	    (t->tv_nsec - now.tv_nsec) / 1000000;
-}
 
 static int
 send_all(struct dialogue *d, const void *p, size_t len)
@@ -342,8 +334,7 @@ backend_login(struct backend_io *b, const struct config *cfg,
 	d.cfg = cfg;
 	d.conn = conn;
 	b->len = 0;
-	clock_gettime(CLOCK_MONOTONIC, &d.deadline);
-	d.deadline.tv_sec += BACKEND_LOGIN_TIMEOUT;
+	deadline_after(&d.deadline, NULL, BACKEND_LOGIN_TIMEOUT);
 	if ((cfg->forward_client == FWD_PROXY_V1 ||
 	    cfg->forward_client == FWD_PROXY_V2) && proxy_header(&d) < 0)
 		return VERDICT_UNAVAILABLE;

@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "backend_connect.h"
 #include "backend_exec.h"
+#include "clock.h"
 #include "cram.h"
 #include "log.h"
 #include "monitor.h"
@@ -102,14 +103,9 @@ mech_name(uint32_t mech)
 static void
 delay_failure(const struct monitor *m, double d)
 {
-	struct timespec until = m->asked;
+	struct timespec until;
 
-	until.tv_sec += (time_t)d;
-	until.tv_nsec += (long)((d - (double)(time_t)d) * 1e9);
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	deadline_after(&until, &m->asked, d);
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) ==
 	    EINTR)
 		;
@@ -363,15 +359,6 @@ serve_handoff(struct monitor *m, struct msg_handoff *h, ssize_t n)
 	exec_handoff(m->cfg, &m->conn, &m->reply.user, m->tag, h->data, h->len);
 }
 
-static double
-seconds_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) +
-	    (double)(now.tv_nsec - t->tv_nsec) / 1e9;
-}
 
 /* Connect mode, logged in: this process, unprivileged from here on,
  * carries the relay; the session is gone. */

@@ -22,6 +22,7 @@
 #include "backend_imap.h"
 #include "capability.h"
 #include "cidr.h"
+#include "clock.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "msg.h"
@@ -154,22 +155,13 @@ consume(struct session *s, size_t n)
 	s->acked = 0;
 }
 
-static long
-ms_until(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (t->tv_sec - now.tv_sec) * 1000 +
-	    (t->tv_nsec - now.tv_nsec) / 1000000;
-}
 
 /* Wait for client bytes, within the idle timeout and the phase deadline. */
 static void
 session_fill(struct session *s)
 {
 	struct pollfd pfd = { s->conn->in, POLLIN, 0 };
-	long wait = ms_until(&s->deadline);
+	long wait = ms_left(&s->deadline);
 	ssize_t n;
 	int r;
 
@@ -823,10 +815,9 @@ proxy_header_in(struct session *s, struct conn *conn)
 	    conn->peer_ip))
 		session_exit(s, 1, "PROXY header expected from an untrusted "
 		    "peer");
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += PROXY_HEADER_TIMEOUT;
+	deadline_after(&deadline, NULL, PROXY_HEADER_TIMEOUT);
 	while ((st = proxy_parse(s->buf, s->len, &a, &used)) == PROXY_MORE) {
-		if ((wait = ms_until(&deadline)) <= 0 || poll(&pfd, 1,
+		if ((wait = ms_left(&deadline)) <= 0 || poll(&pfd, 1,
 		    (int)wait) <= 0)
 			session_exit(s, 1, "no PROXY header");
 		if ((n = read(conn->in, s->buf + s->len, s->size - s->len)) <= 0)
@@ -869,8 +860,8 @@ session_run(const struct config *cfg, const struct conn *conn_in,
 	s.buf = session_buf;
 	s.size = cfg->client_buffer;
 	s.mode = M_CMD;
-	clock_gettime(CLOCK_MONOTONIC, &s.deadline);
-	s.deadline.tv_sec += (time_t)cfg->timeout * TIMEOUT_TOTAL_FACTOR;
+	deadline_after(&s.deadline, NULL,
+	    (double)cfg->timeout * TIMEOUT_TOTAL_FACTOR);
 	config_capa_policy(cfg, 0, &p);
 	if (capability_build(&p, s.capa, sizeof(s.capa)) < 0)
 		log_fatal("capability list too long");
