@@ -447,6 +447,17 @@ sasl_response(struct session *s, const char *ir, unsigned char *out,
 	return dec;
 }
 
+/* The first response of a mechanism that has no challenge: the initial
+ * response, or a line asked for with an empty continuation. */
+static long
+first_response(struct session *s, const char *ir, unsigned char *out,
+    size_t outsize)
+{
+	if (ir == NULL)
+		reply(s, R_SASL_EMPTY);
+	return sasl_response(s, ir, out, outsize);
+}
+
 static void
 auth_plain(struct session *s, const char *ir)
 {
@@ -455,9 +466,7 @@ auth_plain(struct session *s, const char *ir)
 	enum sasl_result r;
 	long n;
 
-	if (ir == NULL)
-		reply(s, R_SASL_EMPTY);
-	if ((n = sasl_response(s, ir, msg, sizeof(msg))) < 0)
+	if ((n = first_response(s, ir, msg, sizeof(msg))) < 0)
 		return;
 	r = sasl_plain(msg, (size_t)n, user, sizeof(user), pass, sizeof(pass));
 	explicit_bzero(msg, sizeof(msg));
@@ -535,9 +544,7 @@ auth_oauth(struct session *s, const char *ir, int xoauth2)
 	enum sasl_result r;
 	long n;
 
-	if (ir == NULL)
-		reply(s, R_SASL_EMPTY);
-	if ((n = sasl_response(s, ir, msg, sizeof(msg))) < 0)
+	if ((n = first_response(s, ir, msg, sizeof(msg))) < 0)
 		return;
 	r = xoauth2 ?
 	    sasl_xoauth2(msg, (size_t)n, user, sizeof(user), token,
