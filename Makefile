@@ -28,14 +28,15 @@ SRCS	= src/main.c src/config.c src/conn.c src/log.c src/imap_parse.c \
 	  src/auth_passwd.c src/backend_exec.c src/sandbox.c src/cidr.c \
 	  src/proxy.c src/backend_connect.c src/backend_imap.c src/relay.c \
 	  src/listener.c src/auth.c src/auth_checkpw.c src/auth_http.c \
-	  src/penalty.c src/cram.c src/http_parse.c src/clock.c
+	  src/penalty.c src/cram.c src/http_parse.c src/clock.c \
+	  src/dl.c
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
 
 # What the unit tests link: the pure parts, plus config and passwd-file.
 UNIT_SRCS = src/imap_parse.c src/sasl.c src/capability.c src/config.c \
 	    src/auth_passwd.c src/log.c src/cidr.c src/proxy.c src/cram.c \
-	    src/penalty.c
+	    src/penalty.c src/dl.c
 UNIT_TESTS = $(wildcard tests/unit/test_*.c)
 
 .PHONY: all check demo install clean fuzz unit unit-asan deps

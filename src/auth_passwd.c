@@ -2,7 +2,6 @@
  * passwd-file authentication (Dovecot's format), through libcrypt.
  */
 #include <crypt.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <grp.h>
@@ -13,6 +12,7 @@
 
 #include "auth_passwd.h"
 #include "cram.h"
+#include "dl.h"
 #include "log.h"
 
 /* Hashed for an unknown user when the file has no crypt hash to borrow:
@@ -68,13 +68,9 @@ static crypt_r_fn
 load_crypt_r(void)
 {
 	static crypt_r_fn fn;
-	void *lib;
 
-	if (fn == NULL && (lib = dlopen(LIBCRYPT, RTLD_NOW | RTLD_LOCAL)) !=
-	    NULL)
-		*(void **)&fn = dlsym(lib, "crypt_r");
 	if (fn == NULL)
-		log_err("%s: %s", LIBCRYPT, dlerror());
+		*(void **)&fn = dl_symbol(LIBCRYPT, "crypt_r");
 	return fn;
 }
 

@@ -4,7 +4,7 @@
  * GnuTLS headers: no GnuTLS symbol is referenced, so the binary does
  * not link it and a connection that never uses CRAM-MD5 never loads it.
  */
-#include <dlfcn.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -14,6 +14,7 @@
 #include <gnutls/crypto.h>
 
 #include "cram.h"
+#include "dl.h"
 #include "log.h"
 
 #define LIBGNUTLS	"libgnutls.so.30"
@@ -28,13 +29,9 @@ static hmac_fast_fn
 load_hmac_fast(void)
 {
 	static hmac_fast_fn fn;
-	void *lib;
 
-	if (fn == NULL && (lib = dlopen(LIBGNUTLS, RTLD_NOW | RTLD_LOCAL)) !=
-	    NULL)
-		*(void **)&fn = dlsym(lib, "gnutls_hmac_fast");
 	if (fn == NULL)
-		log_err("%s: %s", LIBGNUTLS, dlerror());
+		*(void **)&fn = dl_symbol(LIBGNUTLS, "gnutls_hmac_fast");
 	return fn;
 }
 
