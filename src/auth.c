@@ -36,8 +36,10 @@ auth_check(const struct config *c, const struct auth_request *r,
 	memset(out, 0, sizeof(*out));
 	out->wait = -1;
 	snprintf(out->user.name, sizeof(out->user.name), "%s", r->user);
+	/* EXTERNAL: the certificate is the proof; the file says who. */
 	if (c->passwd_file != NULL)
-		return passwd_check(c->passwd_file, r->user, r->pass, r->salt,
+		return passwd_check(c->passwd_file, r->user,
+		    r->mech == MECH_EXTERNAL ? NULL : r->pass, r->salt,
 		    &out->user, why);
 	if (c->checkpw_argc > 0)
 		res = auth_checkpw(c, r, why);

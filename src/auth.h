@@ -18,6 +18,7 @@ struct auth_request {
 	const char	*salt;		/* the CRAM-MD5 challenge, or NULL */
 	int		 attempt;	/* 1, 2, ... on this connection */
 	const struct conn *conn;
+	const struct tls_facts *tls;	/* tls->active: over TLS */
 };
 
 struct auth_reply {

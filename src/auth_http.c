@@ -55,6 +55,8 @@ method_name(uint32_t mech)
 		return "oauthbearer";
 	case MECH_XOAUTH2:
 		return "xoauth2";
+	case MECH_EXTERNAL:
+		return "external";
 	default:
 		return "plain";		/* LOGIN, PLAIN and AUTH-LOGIN alike */
 	}
@@ -71,6 +73,32 @@ add(char *req, size_t size, size_t *len, const char *fmt, const char *a,
 		return -1;
 	*len += (size_t)n;
 	return 0;
+}
+
+/* nginx's Auth-SSL-* headers; certificate fields are the client's
+ * bytes, escaped as Auth-User is. */
+static int
+add_tls(char *req, size_t size, size_t *len, const struct tls_facts *t)
+{
+	static const char *const names[] = { "Subject", "Issuer", "Serial",
+	    "Fingerprint" };
+	const char *values[] = { t->subject, t->issuer, t->serial,
+	    t->fingerprint };
+	char v[3 * TLS_DN_MAX + 1], h[32];
+	size_t i;
+	int bad = 0;
+
+	bad |= add(req, size, len, "Auth-SSL: on\r\nAuth-SSL-Protocol: %s\r\n",
+	    t->protocol, "");
+	bad |= add(req, size, len, "Auth-SSL-Cipher: %s\r\nAuth-SSL-Verify: %s"
+	    "\r\n", t->cipher, !t->cert ? "NONE" : t->verified ? "SUCCESS" :
+	    "FAILED");
+	for (i = 0; t->cert && i < sizeof(names) / sizeof(names[0]); i++) {
+		escape(v, sizeof(v), values[i]);
+		snprintf(h, sizeof(h), "Auth-SSL-%s", names[i]);
+		bad |= add(req, size, len, "%s: %s\r\n", h, v);
+	}
+	return bad;
 }
 
 static size_t
@@ -104,6 +132,8 @@ build_request(const struct config *c, const struct auth_http_url *t,
 		    "Proxy-Protocol-Server-Port: %s\r\n", cn->proxy_dst_ip,
 		    cn->proxy_dst_port);
 	}
+	if (r->tls != NULL && r->tls->active)
+		bad |= add_tls(req, size, &len, r->tls);
 	for (i = 0; i < c->nauth_http_header; i++)
 		bad |= add(req, size, &len, "%s\r\n%s", c->auth_http_header[i],
 		    "");

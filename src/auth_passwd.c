@@ -273,6 +273,11 @@ passwd_check(const char *path, const char *user, const char *pass,
 		*why = "error reading passwd_file";
 		return AUTH_TEMPFAIL;
 	}
+	if (pass == NULL) {
+		/* Proven otherwise (a client certificate): only look up. */
+		*why = found ? "ok" : "unknown user";
+		return found ? AUTH_OK : AUTH_NO;
+	}
 	if (!found) {
 		/* Same work as a wrong password: hash anyway. */
 		if (salt != NULL)

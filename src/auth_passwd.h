@@ -35,7 +35,8 @@ int passwd_verify(const char *stored, const char *pass);
 /* Look user up in path and check pass.  Scans the whole file and hashes
  * even for an unknown user, so both cost the same.  why: for the log.
  * With salt (a CRAM-MD5 challenge), pass is the client's hex digest and
- * only {PLAIN} entries can match. */
+ * only {PLAIN} entries can match.  A NULL pass (EXTERNAL: a verified
+ * certificate proved the user) looks the user up only. */
 enum auth_result passwd_check(const char *path, const char *user,
     const char *pass, const char *salt, struct auth_user *out,
     const char **why);

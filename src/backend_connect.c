@@ -123,11 +123,12 @@ net_connect(const char *what, const struct backend_addr *t, int ms,
 
 int
 backend_connect(const struct config *c, const struct backend_addr *t, int n,
-    char *name, size_t namesize)
+    char *name, size_t namesize, int *used)
 {
 	int ms = (int)(c->connect_timeout * 1000), fd = -1, i;
 
 	for (i = 0; i < n && fd < 0; i++)
-		fd = net_connect("backend", &t[i], ms, name, namesize);
+		if ((fd = net_connect("backend", &t[i], ms, name, namesize)) >= 0)
+			*used = i;
 	return fd;
 }

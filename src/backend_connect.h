@@ -15,9 +15,9 @@ int net_connect(const char *what, const struct backend_addr *t, int ms,
     char *name, size_t namesize);
 
 /* Connect to the first of n targets that answers within the configured
- * timeout per address.  Returns the socket (blocking, TCP_NODELAY) and
- * names it in name, or -1. */
+ * timeout per address.  Returns the socket (blocking, TCP_NODELAY), names
+ * it in name and its index in *used, or -1. */
 int backend_connect(const struct config *c, const struct backend_addr *t,
-    int n, char *name, size_t namesize);
+    int n, char *name, size_t namesize, int *used);
 
 #endif

@@ -23,6 +23,7 @@
 #define TAG_CAPA	TAG_PREFIX "1"
 #define TAG_ID		TAG_PREFIX "2"
 #define TAG_LOGIN	TAG_PREFIX "3"
+#define TAG_STARTTLS	TAG_PREFIX "0"
 
 struct dialogue {
 	struct backend_io *b;
@@ -38,18 +39,9 @@ struct dialogue {
 static int
 send_all(struct dialogue *d, const void *p, size_t len)
 {
-	const unsigned char *q = p;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(d->b->fd, q, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_warn("backend write: %s", strerror(errno));
-			return -1;
-		}
-		q += n;
-		len -= (size_t)n;
+	if (chan_write_all(&d->b->ch, p, len, ms_left(&d->deadline)) < 0) {
+		log_warn("backend write failed");
+		return -1;
 	}
 	return 0;
 }
@@ -59,25 +51,23 @@ static int
 read_line(struct dialogue *d)
 {
 	struct backend_io *b = d->b;
-	struct pollfd pfd = { b->fd, POLLIN, 0 };
 	unsigned char *lf;
 	size_t n;
 	ssize_t r;
-	long ms;
 
 	while ((lf = memchr(b->buf, '\n', b->len)) == NULL) {
 		if (b->len == b->size) {
 			log_warn("backend line longer than %zu bytes", b->size);
 			return -1;
 		}
-		if ((ms = ms_left(&d->deadline)) <= 0 ||
-		    poll(&pfd, 1, (int)ms) == 0) {
+		if (chan_wait(&b->ch, ms_left(&d->deadline)) <= 0) {
 			log_warn("backend timed out");
 			return -1;
 		}
-		if ((r = read(b->fd, b->buf + b->len, b->size - b->len)) <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
+		if ((r = chan_read(&b->ch, b->buf + b->len, b->size - b->len)) ==
+		    CHAN_AGAIN)
+			continue;
+		if (r <= 0) {
 			log_warn("backend closed the connection");
 			return -1;
 		}
@@ -167,6 +157,14 @@ wait_for(struct dialogue *d, const char *tag, int want_plus)
 	}
 }
 
+static int
+capability(struct dialogue *d)
+{
+	return send_all(d, TAG_CAPA " CAPABILITY\r\n",
+	    sizeof(TAG_CAPA " CAPABILITY\r\n") - 1) < 0 ||
+	    wait_for(d, TAG_CAPA, 0) < 0 ? -1 : 0;
+}
+
 /* Greeting: "* OK"; PREAUTH or BYE (or anything else) is refused. */
 static int
 greeting(struct dialogue *d)
@@ -180,11 +178,51 @@ greeting(struct dialogue *d)
 	note_capability(d, d->line);
 	if (d->capa[0] != '\0')
 		return 0;
-	if (send_all(d, TAG_CAPA " CAPABILITY\r\n",
-	    sizeof(TAG_CAPA " CAPABILITY\r\n") - 1) < 0 ||
-	    wait_for(d, TAG_CAPA, 0) < 0)
+	return capability(d);
+}
+
+static int
+handshake(struct dialogue *d, const struct msg_connect *m)
+{
+	char err[256];
+
+	if (tls_connect(&d->b->ch, d->cfg, m->tls_name, err, sizeof(err)) < 0) {
+		log_warn("backend %s: %s", m->backend, err);
 		return -1;
+	}
 	return 0;
+}
+
+/*
+ * STARTTLS to the backend: it must offer it and say OK; nothing it sent
+ * before the handshake is used after it (the capability list is asked
+ * again), and bytes behind its OK are an injection: refused.
+ */
+static int
+starttls(struct dialogue *d, const struct msg_connect *m)
+{
+	memcpy(d->pre, d->capa, sizeof(d->pre));
+	if (!has_capability(d, "STARTTLS")) {
+		log_warn("backend %s does not offer STARTTLS", m->backend);
+		return -1;
+	}
+	if (send_all(d, TAG_STARTTLS " STARTTLS\r\n",
+	    sizeof(TAG_STARTTLS " STARTTLS\r\n") - 1) < 0 ||
+	    wait_for(d, TAG_STARTTLS, 0) < 0)
+		return -1;
+	if (starts(starts(d->line, TAG_STARTTLS), "OK") == NULL) {
+		log_warn("backend %s refused STARTTLS", m->backend);
+		return -1;
+	}
+	if (d->b->len > 0) {
+		log_warn("backend %s sent bytes behind its STARTTLS answer",
+		    m->backend);
+		return -1;
+	}
+	if (handshake(d, m) < 0)
+		return -1;
+	d->capa[0] = '\0';
+	return capability(d);
 }
 
 /* The PROXY header, before anything else. */
@@ -338,7 +376,8 @@ backend_login(struct backend_io *b, const struct config *cfg,
 	if ((cfg->forward_client == FWD_PROXY_V1 ||
 	    cfg->forward_client == FWD_PROXY_V2) && proxy_header(&d) < 0)
 		return VERDICT_UNAVAILABLE;
-	if (greeting(&d) < 0)
+	if ((cfg->backend_ssl && handshake(&d, m) < 0) || greeting(&d) < 0 ||
+	    (cfg->backend_starttls && starttls(&d, m) < 0))
 		return VERDICT_UNAVAILABLE;
 	memcpy(d.pre, d.capa, sizeof(d.pre));
 	out[0] = '\0';

@@ -10,9 +10,10 @@
 #include "config.h"
 #include "conn.h"
 #include "msg.h"
+#include "tls.h"
 
 struct backend_io {
-	int		 fd;
+	struct chan	 ch;		/* TLS on it once started */
 	unsigned char	*buf;		/* backend bytes not yet used */
 	size_t		 size, len;
 	/* The answer for the client, after its tag: the backend's tagged

@@ -72,6 +72,7 @@
 #define RELAY_PIPE		(1024 * 1024)	/* each direction, spliced */
 #define CIDR_MAX		32	/* set_real_ip_from entries */
 #define PROXY_HEADER_TIMEOUT	5	/* s to receive a PROXY header */
+#define PROXY_PEEK_PAUSE_MS	5	/* between peeks at a partial header */
 #define PROXY_V1_MAX		107	/* PROXY v1 line, CRLF included */
 #define PROXY_V2_MAX		536	/* v2 header we accept, TLVs included */
 #define SESSION_ID_MAX		32
@@ -90,7 +91,9 @@
 #define AUTH_HTTP_URI_MAX	512
 #define AUTH_HTTP_RESPONSE_MAX	4096	/* the auth server's whole answer */
 #define AUTH_HTTP_REQUEST_MAX	(3 * (USER_MAX + PASS_MAX) + 2048 + \
-				 AUTH_HTTP_HEADERS_MAX * (AUTH_HTTP_HEADER_MAX + 2))
+				 AUTH_HTTP_HEADERS_MAX * (AUTH_HTTP_HEADER_MAX + 2) + \
+				 3 * (2 * TLS_DN_MAX + TLS_SERIAL_MAX + 41) + \
+				 2 * TLS_NAME_MAX + 256)
 #define AUTH_TEXT_MAX		256	/* Auth-Status text passed to the client */
 #define AUTH_WAIT_MAX		3600	/* s, the most Auth-Wait we honour */
 #define SERVER_NAME_MAX		255
@@ -110,5 +113,17 @@
 /* The most the monitor waits for the penalty table's lock. */
 #define PENALTY_LOCK_MS		2000
 #define PENALTY_LOCK_STEP_MS	5
+
+/* TLS (src/tls.c). */
+#define SSL_CERTS_MAX		8	/* ssl_certificate pairs (SNI) */
+#define SSL_HANDSHAKE_TIMEOUT_DEFAULT 10	/* s, ssl_handshake_timeout */
+#define SSL_PRIORITY_DEFAULT	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define TICKET_KEY_FILE_MIN	32	/* bytes of ssl_session_ticket_key */
+#define TICKET_KEY_FILE_MAX	4096
+#define TLS_DN_MAX		512	/* a certificate subject or issuer */
+#define TLS_SERIAL_MAX		64	/* hex of a serial number (20 bytes) */
+#define TLS_NAME_MAX		64	/* "TLS1.3", a cipher suite's name */
+#define TLS_BYE_MS		1000	/* the most a close_notify may take */
+#define LISTEN_MAX		16	/* listen groups */
 
 #endif

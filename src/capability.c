@@ -72,6 +72,8 @@ capability_build(const struct capa_policy *p, char *out, size_t outsize)
 		add(&o, "AUTH=OAUTHBEARER");
 	if (plaintext_ok && (p->auth_methods & AUTHM_XOAUTH2))
 		add(&o, "AUTH=XOAUTH2");
+	if (p->tls_active && p->external && (p->auth_methods & AUTHM_EXTERNAL))
+		add(&o, "AUTH=EXTERNAL");
 	if (!p->tls_active && p->starttls != STARTTLS_OFF)
 		add(&o, "STARTTLS");
 	if (!p->tls_active && p->starttls == STARTTLS_ONLY)

@@ -14,6 +14,7 @@
 #define AUTHM_CRAM_MD5		0x04
 #define AUTHM_OAUTHBEARER	0x08
 #define AUTHM_XOAUTH2		0x10
+#define AUTHM_EXTERNAL		0x20	/* with a verified client certificate */
 
 enum starttls_mode { STARTTLS_OFF, STARTTLS_ON, STARTTLS_ONLY };
 
@@ -23,6 +24,7 @@ struct capa_policy {
 	unsigned	 auth_methods;	/* AUTHM_* */
 	enum starttls_mode starttls;
 	int		 tls_active;
+	int		 external;	/* a verified client certificate */
 };
 
 /* Write the space-separated list into out.  Returns its length, or -1 if

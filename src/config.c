@@ -17,6 +17,7 @@ struct ctx {
 	const char	*path;
 	char		*err;
 	size_t		 errsize;
+	int		 in_listen;	/* applying a listen group */
 };
 
 enum key_type { K_INT, K_FLOAT, K_STRING, K_LIST, K_BOOL, K_GROUP };
@@ -178,11 +179,10 @@ apply_auth_methods(struct ctx *x, const config_setting_t *s)
 		else if (strcmp(m[i], "xoauth2") == 0)
 			x->c->auth_methods |= AUTHM_XOAUTH2;
 		else if (strcmp(m[i], "external") == 0)
-			rc = fail(x, e, "\"%s\" is not supported by this "
-			    "version (it needs TLS client certificates)", m[i]);
+			x->c->auth_methods |= AUTHM_EXTERNAL;
 		else
 			rc = fail(x, e, "unknown method \"%s\" (plain, login, "
-			    "cram-md5, oauthbearer, xoauth2)", m[i]);
+			    "cram-md5, oauthbearer, xoauth2, external)", m[i]);
 	}
 	for (i = 0; i < n; i++)
 		free(m[i]);
@@ -565,6 +565,167 @@ apply_server_name(struct ctx *x, const config_setting_t *s)
 	return 0;
 }
 
+/* ---- TLS ---- */
+
+static int
+apply_starttls(struct ctx *x, const config_setting_t *s)
+{
+	static const char *const names[] = { "off", "on", "only", NULL };
+	int v;
+
+	if (get_choice(x, s, names, &v) < 0)
+		return -1;
+	x->c->starttls = (enum starttls_mode)v;
+	return 0;
+}
+
+static int
+apply_ssl(struct ctx *x, const config_setting_t *s)
+{
+	return get_bool(x, s, &x->c->ssl);
+}
+
+/* A path, or a list of paths (several certificates, chosen by SNI). */
+static int
+get_paths(struct ctx *x, const config_setting_t *s, char **out, int *n)
+{
+	int i;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		for (i = 0; i < SSL_CERTS_MAX; i++) {
+			free(out[i]);
+			out[i] = NULL;
+		}
+		*n = 1;
+		return get_path(x, s, &out[0]);
+	}
+	if ((*n = get_strings(x, s, out, SSL_CERTS_MAX)) < 0)
+		return -1;
+	if (*n == 0)
+		return fail(x, s, "empty: name at least one file");
+	for (i = 0; i < *n; i++)
+		if (out[i][0] != '/')
+			return fail(x, config_setting_get_elem(s, i),
+			    "\"%s\" is not an absolute path", out[i]);
+	return 0;
+}
+
+static int
+apply_ssl_certificate(struct ctx *x, const config_setting_t *s)
+{
+	return get_paths(x, s, x->c->ssl_cert, &x->c->nssl_cert);
+}
+
+static int
+apply_ssl_certificate_key(struct ctx *x, const config_setting_t *s)
+{
+	return get_paths(x, s, x->c->ssl_key, &x->c->nssl_key);
+}
+
+static int
+apply_ssl_priority(struct ctx *x, const config_setting_t *s)
+{
+	return get_string(x, s, &x->c->ssl_priority);
+}
+
+static int
+apply_ssl_ticket_key(struct ctx *x, const config_setting_t *s)
+{
+	return get_path(x, s, &x->c->ssl_ticket_key);
+}
+
+static int
+apply_ssl_verify_client(struct ctx *x, const config_setting_t *s)
+{
+	static const char *const names[] = { "off", "optional", "on", NULL };
+	int v;
+
+	if (get_choice(x, s, names, &v) < 0)
+		return -1;
+	x->c->ssl_verify_client = (enum ssl_verify)v;
+	return 0;
+}
+
+static int
+apply_ssl_client_certificate(struct ctx *x, const config_setting_t *s)
+{
+	return get_path(x, s, &x->c->ssl_client_ca);
+}
+
+static int
+apply_ssl_handshake_timeout(struct ctx *x, const config_setting_t *s)
+{
+	return get_int(x, s, 1, 3600, &x->c->ssl_handshake_timeout);
+}
+
+static int
+apply_backend_ssl(struct ctx *x, const config_setting_t *s)
+{
+	return get_bool(x, s, &x->c->backend_ssl);
+}
+
+static int
+apply_backend_starttls(struct ctx *x, const config_setting_t *s)
+{
+	return get_bool(x, s, &x->c->backend_starttls);
+}
+
+static int
+apply_backend_ca(struct ctx *x, const config_setting_t *s)
+{
+	return get_path(x, s, &x->c->backend_ca);
+}
+
+static int
+apply_backend_ssl_name(struct ctx *x, const config_setting_t *s)
+{
+	const char *v;
+
+	if (get_string(x, s, &x->c->backend_ssl_name) < 0)
+		return -1;
+	v = x->c->backend_ssl_name;
+	if (v[0] == '\0' || strlen(v) > HOST_MAX ||
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789.-:") != strlen(v))
+		return fail(x, s, "\"%s\" is not a host name or address", v);
+	return 0;
+}
+
+/*
+ * listen = ( { port = 993; ssl = true; }, ... ): checked here, applied
+ * by config_load_port() for the connection's local port.
+ */
+static int
+apply_listen(struct ctx *x, const config_setting_t *s)
+{
+	const config_setting_t *e, *p;
+	int i, j, n, port = 0;
+
+	if (x->in_listen)
+		return fail(x, s, "listen groups do not nest");
+	if (!config_setting_is_list(s))
+		return fail(x, s, "expected a list of groups, "
+		    "( { port = 993; ... } )");
+	if ((n = config_setting_length(s)) > LISTEN_MAX)
+		return fail(x, s, "more than %d entries", LISTEN_MAX);
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, i);
+		if (!config_setting_is_group(e))
+			return fail(x, e, "expected a group, { port = N; ... }");
+		if ((p = config_setting_get_member(e, "port")) == NULL)
+			return fail(x, e, "a listen group needs a port");
+		if (get_int(x, p, 1, 65535, &port) < 0)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (x->c->listen_port[j] == port)
+				return fail(x, p, "port %d is listed twice",
+				    port);
+		x->c->listen_port[i] = port;
+	}
+	x->c->nlisten = n;
+	return 0;
+}
+
 static const struct key keys[] = {
 	{ NULL, "imap_capabilities", K_LIST, apply_capabilities },
 	{ NULL, "imap_auth", K_LIST, apply_auth_methods },
@@ -598,6 +759,21 @@ static const struct key keys[] = {
 	{ "backend", "master_user", K_STRING, apply_master_user },
 	{ "backend", "master_password", K_STRING, apply_master_password },
 	{ "backend", "forward_client", K_STRING, apply_forward_client },
+	{ NULL, "starttls", K_STRING, apply_starttls },
+	{ NULL, "ssl", K_BOOL, apply_ssl },
+	{ NULL, "ssl_certificate", K_LIST, apply_ssl_certificate },
+	{ NULL, "ssl_certificate_key", K_LIST, apply_ssl_certificate_key },
+	{ NULL, "ssl_priority", K_STRING, apply_ssl_priority },
+	{ NULL, "ssl_session_ticket_key", K_STRING, apply_ssl_ticket_key },
+	{ NULL, "ssl_verify_client", K_STRING, apply_ssl_verify_client },
+	{ NULL, "ssl_client_certificate", K_STRING,
+	    apply_ssl_client_certificate },
+	{ NULL, "ssl_handshake_timeout", K_INT, apply_ssl_handshake_timeout },
+	{ NULL, "listen", K_LIST, apply_listen },
+	{ "backend", "ssl", K_BOOL, apply_backend_ssl },
+	{ "backend", "starttls", K_BOOL, apply_backend_starttls },
+	{ "backend", "ssl_trusted_certificate", K_STRING, apply_backend_ca },
+	{ "backend", "ssl_name", K_STRING, apply_backend_ssl_name },
 };
 
 static const struct key *
@@ -625,6 +801,9 @@ apply_level(struct ctx *x, const config_setting_t *level, const char *group)
 		const char *name = config_setting_name(s);
 		const struct key *k = find_key(group, name);
 
+		/* A listen group's own key, read by apply_listen(). */
+		if (x->in_listen && group == NULL && strcmp(name, "port") == 0)
+			continue;
 		if (k == NULL)
 			return fail(x, s, "unknown key%s%s", group ? " in " : "",
 			    group ? group : "");
@@ -663,11 +842,56 @@ set_defaults(struct config *c, const char *path)
 	c->proxy_timeout = PROXY_TIMEOUT_DEFAULT;
 	c->backend_login = BLOGIN_LOGIN;
 	c->forward_client = FWD_ID;
+	c->ssl_handshake_timeout = SSL_HANDSHAKE_TIMEOUT_DEFAULT;
 	if ((c->greeting = strdup("imapgate ready")) == NULL ||
 	    (c->privsep_user = strdup("imapgate")) == NULL ||
 	    (c->privsep_chroot = strdup("/var/lib/imapgate/empty")) == NULL ||
-	    (c->penalty_file = strdup(PENALTY_FILE_DEFAULT)) == NULL)
+	    (c->penalty_file = strdup(PENALTY_FILE_DEFAULT)) == NULL ||
+	    (c->ssl_priority = strdup(SSL_PRIORITY_DEFAULT)) == NULL)
 		return -1;
+	return 0;
+}
+
+/* TLS keys that go together. */
+static int
+check_tls(struct ctx *x)
+{
+	const struct config *c = x->c;
+	int i;
+
+	if ((c->ssl || c->starttls != STARTTLS_OFF) && c->nssl_cert == 0)
+		return fail(x, NULL, "ssl and starttls need ssl_certificate "
+		    "and ssl_certificate_key");
+	if (c->nssl_cert != c->nssl_key)
+		return fail(x, NULL, "ssl_certificate and ssl_certificate_key "
+		    "must name as many files each");
+	if (c->ssl_verify_client != VERIFY_OFF && c->ssl_client_ca == NULL)
+		return fail(x, NULL, "ssl_verify_client needs "
+		    "ssl_client_certificate (the CA that signs client "
+		    "certificates)");
+	if ((c->auth_methods & AUTHM_EXTERNAL) &&
+	    c->ssl_verify_client == VERIFY_OFF)
+		return fail(x, NULL, "imap_auth external needs ssl_verify_client "
+		    "optional or on");
+	if ((c->auth_methods & AUTHM_EXTERNAL) && c->passwd_file == NULL &&
+	    c->auth_http == NULL)
+		return fail(x, NULL, "imap_auth external needs auth.passwd_file "
+		    "or auth.http");
+	if ((c->auth_methods & AUTHM_EXTERNAL) && c->nconnect > 0 &&
+	    c->passwd_file != NULL && c->master_user == NULL)
+		return fail(x, NULL, "imap_auth external with backend.connect "
+		    "and auth.passwd_file needs backend.master_user");
+	if (c->backend_ssl && c->backend_starttls)
+		return fail(x, NULL, "give one of backend.ssl and "
+		    "backend.starttls");
+	if ((c->backend_ssl || c->backend_starttls) && c->nconnect == 0)
+		return fail(x, NULL, "backend.ssl and backend.starttls are for "
+		    "backend.connect");
+	for (i = 0; i < c->nconnect; i++)
+		if ((c->backend_ssl || c->backend_starttls) &&
+		    c->connect[i].is_unix && c->backend_ssl_name == NULL)
+			return fail(x, NULL, "TLS to a unix socket backend "
+			    "needs backend.ssl_name");
 	return 0;
 }
 
@@ -712,6 +936,8 @@ check_required(struct ctx *x)
 	if (x->c->master_user != NULL && sources == 0)
 		return fail(x, NULL, "backend.master_user needs an auth "
 		    "source: without one, anybody could log in as anybody");
+	if (check_tls(x) < 0)
+		return -1;
 	if (x->c->proxy_protocol && x->c->nreal_ip_from == 0)
 		return fail(x, NULL, "proxy_protocol needs set_real_ip_from: "
 		    "whose PROXY header is to be believed?");
@@ -722,10 +948,39 @@ check_required(struct ctx *x)
 	return 0;
 }
 
+/* The listen group for port, applied over the top level. */
+static int
+apply_port(struct ctx *x, const config_setting_t *root, int port)
+{
+	const config_setting_t *l, *e, *p;
+	int i, rc;
+
+	if ((l = config_setting_get_member(root, "listen")) == NULL)
+		return 0;
+	for (i = 0; i < config_setting_length(l); i++) {
+		e = config_setting_get_elem(l, i);
+		p = config_setting_get_member(e, "port");
+		if (config_setting_get_int(p) != port)
+			continue;
+		x->in_listen = 1;
+		rc = apply_level(x, e, NULL);
+		x->in_listen = 0;
+		return rc;
+	}
+	return 0;
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t errsize)
 {
-	struct ctx x = { c, path, err, errsize };
+	return config_load_port(c, path, 0, err, errsize);
+}
+
+int
+config_load_port(struct config *c, const char *path, int port, char *err,
+    size_t errsize)
+{
+	struct ctx x = { c, path, err, errsize, 0 };
 	config_t cf;
 	int rc;
 
@@ -745,6 +1000,8 @@ config_load(struct config *c, const char *path, char *err, size_t errsize)
 		return -1;
 	}
 	rc = apply_level(&x, config_root_setting(&cf), NULL);
+	if (rc == 0 && port > 0)
+		rc = apply_port(&x, config_root_setting(&cf), port);
 	if (rc == 0)
 		rc = check_required(&x);
 	config_destroy(&cf);
@@ -778,6 +1035,13 @@ config_free(struct config *c)
 	free(c->privsep_chroot);
 	free(c->master_user);
 	free(c->master_password);
+	free_list(c->ssl_cert, SSL_CERTS_MAX + 1);
+	free_list(c->ssl_key, SSL_CERTS_MAX + 1);
+	free(c->ssl_priority);
+	free(c->ssl_ticket_key);
+	free(c->ssl_client_ca);
+	free(c->backend_ca);
+	free(c->backend_ssl_name);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -788,6 +1052,8 @@ config_capa_policy(const struct config *c, int tls_active,
 	p->tokens = c->capa_tokens;
 	p->ntokens = c->ncapa;
 	p->auth_methods = c->auth_methods;
-	p->starttls = STARTTLS_OFF;
+	/* Implicit TLS: STARTTLS is never offered. */
+	p->starttls = c->ssl ? STARTTLS_OFF : c->starttls;
 	p->tls_active = tls_active;
+	p->external = 0;
 }

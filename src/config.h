@@ -20,6 +20,7 @@ struct backend_addr {
 
 enum backend_login { BLOGIN_LOGIN, BLOGIN_PLAIN };
 enum forward_client { FWD_ID, FWD_PROXY_V1, FWD_PROXY_V2, FWD_NONE };
+enum ssl_verify { VERIFY_OFF, VERIFY_OPTIONAL, VERIFY_ON };
 
 struct config {
 	const char *path;
@@ -58,6 +59,22 @@ struct config {
 	int	 proxy_protocol;
 	struct cidr real_ip_from[CIDR_MAX];	/* set_real_ip_from */
 	int	 nreal_ip_from;
+	/* TLS */
+	enum starttls_mode starttls;
+	int	 ssl;				/* implicit TLS */
+	char	*ssl_cert[SSL_CERTS_MAX + 1], *ssl_key[SSL_CERTS_MAX + 1];
+	int	 nssl_cert, nssl_key;
+	char	*ssl_priority;
+	char	*ssl_ticket_key;		/* ssl_session_ticket_key */
+	enum ssl_verify ssl_verify_client;
+	char	*ssl_client_ca;			/* ssl_client_certificate */
+	int	 ssl_handshake_timeout;		/* s */
+	int	 backend_ssl, backend_starttls;
+	char	*backend_ca;			/* backend.ssl_trusted_certificate */
+	char	*backend_ssl_name;
+	/* listen groups: their ports (the one for this connection applied) */
+	int	 listen_port[LISTEN_MAX];
+	int	 nlisten;
 };
 
 /* Parse "host:port", "[v6]:port" or "unix:/path".  0 or -1. */
@@ -78,12 +95,17 @@ int auth_http_url_parse(const char *url, struct auth_http_url *t);
 /* Load and validate path into c.  On error returns -1 with a message
  * "FILE:LINE: KEY: what" in err. */
 int config_load(struct config *c, const char *path, char *err, size_t errsize);
+/* The same, with the listen group for local port port (if there is one)
+ * applied over the top level; port 0: none. */
+int config_load_port(struct config *c, const char *path, int port, char *err,
+    size_t errsize);
 
 /* Free what config_load() allocated (a long-lived process never needs
  * to; tests do). */
 void config_free(struct config *c);
 
-/* The capability policy this configuration gives, before/after TLS. */
+/* The capability policy this configuration gives, before/after TLS
+ * (p->external, for a verified client certificate, is the caller's). */
 void config_capa_policy(const struct config *c, int tls_active,
     struct capa_policy *p);
 

@@ -23,6 +23,7 @@
 #include "monitor.h"
 #include "sandbox.h"
 #include "session.h"
+#include "tls.h"
 
 #define BYE_UNAVAILABLE	"* BYE [UNAVAILABLE] Server misconfigured\r\n"
 
@@ -41,19 +42,44 @@ usage(FILE *f)
 	    "  -h       this help\n", CONFIG_PATH);
 }
 
+/* -t for one port's view of the file (0: the top level): 0 or -1. */
+static int
+check_port(struct config *cfg, const char *path, int port)
+{
+	char err[CONFIG_ERR_MAX];
+
+	config_free(cfg);
+	if (config_load_port(cfg, path, port, err, sizeof(err)) < 0) {
+		fprintf(stderr, "imapgate: %s%s\n", err, port == 0 ? "" :
+		    " (in the listen group)");
+		return -1;
+	}
+	/* Certificates and keys are checked by loading them, as a
+	 * connection will; a warning, like the missing files below. */
+	if (tls_wanted(cfg) && tls_init(cfg, err, sizeof(err)) < 0)
+		fprintf(stderr, "imapgate: warning: %s\n", err);
+	return 0;
+}
+
 /* -t: the verdict goes to the operator's terminal, not to a log. */
 static int
 check_config(const char *path)
 {
 	static struct config cfg;
 	char err[CONFIG_ERR_MAX];
+	int ports[LISTEN_MAX], i, n;
 
 	struct sandbox sb;
 
-	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
-		fprintf(stderr, "imapgate: %s\n", err);
+	if (check_port(&cfg, path, 0) < 0)
 		return 1;
-	}
+	n = cfg.nlisten;
+	memcpy(ports, cfg.listen_port, sizeof(ports));
+	for (i = 0; i < n; i++)
+		if (check_port(&cfg, path, ports[i]) < 0)
+			return 1;
+	if (n > 0 && check_port(&cfg, path, 0) < 0)
+		return 1;
 	/*
 	 * What a connection would find missing on this machine: warn now
 	 * rather than fail then.  Warnings only, so that a file can be
@@ -158,7 +184,8 @@ main(int argc, char *argv[])
 		log_err("%s", err);
 		return 111;
 	}
-	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
+	if (config_load_port(&cfg, path, lfd == -1 ? atoi(conn.local_port) : 0,
+	    err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
@@ -171,6 +198,21 @@ main(int argc, char *argv[])
 	if (lfd >= 0) {
 		log_info("listening (config %s)", path);
 		conn_accepted(&conn, listener_run(lfd));
+		/* Now the local port is known: its listen group applies. */
+		if (cfg.nlisten > 0) {
+			config_free(&cfg);
+			if (config_load_port(&cfg, path, atoi(conn.local_port),
+			    err, sizeof(err)) < 0 ||
+			    sandbox_prepare(&cfg, &sb, err, sizeof(err)) < 0)
+				log_fatal("%s", err);
+		}
+	}
+	/* Before the fork: the session cannot read files once chrooted. */
+	if (tls_wanted(&cfg) && tls_init(&cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		(void)!write(conn.out, BYE_UNAVAILABLE,
+		    sizeof(BYE_UNAVAILABLE) - 1);
+		return 111;
 	}
 	serve(&cfg, &conn, &sb);
 }

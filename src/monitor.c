@@ -3,6 +3,7 @@
  * one succeeds or attempts run out, then the HANDOFF, then exec.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "auth.h"
 #include "backend_connect.h"
@@ -26,7 +28,7 @@
 #include "sandbox.h"
 
 
-static pid_t session_pid;
+static pid_t session_pid, mail_pid;
 
 union msg_any {
 	uint32_t		type;
@@ -36,10 +38,13 @@ union msg_any {
 	struct msg_relay	relay;
 	struct msg_client_addr	addr;
 	struct msg_challenge	challenge;
+	struct msg_relay_end	end;
 };
 
-/* What the monitor expects next from the session. */
-enum state { ST_AUTH, ST_VERDICT, ST_HANDOFF, ST_RELAY };
+/* What the monitor expects next from the session.  With TLS the session
+ * keeps the relay: RELAY_KEEP (the monitor drops its privileges), then
+ * RELAY_END. */
+enum state { ST_AUTH, ST_VERDICT, ST_HANDOFF, ST_RELAY, ST_KEEP, ST_END };
 
 struct monitor {
 	const struct config *cfg;
@@ -77,14 +82,23 @@ reap_session(void)
 		;
 }
 
-/* Wait for the session to exit and exit with its status. */
+/* Wait for the session (and a mail server on a socketpair) to exit and
+ * exit with the status of the mail server if there is one, else the
+ * session's. */
 static void
 monitor_finish(void)
 {
-	int status;
+	int status = 0, mail_status = 0, st;
+	pid_t pid;
 
-	while (waitpid(session_pid, &status, 0) < 0 && errno == EINTR)
-		;
+	while ((pid = wait(&st)) > 0 || (pid < 0 && errno == EINTR)) {
+		if (pid == session_pid)
+			status = st;
+		else if (pid == mail_pid)
+			mail_status = st;
+	}
+	if (mail_pid > 0)
+		status = mail_status;
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 111);
 }
 
@@ -92,7 +106,7 @@ static const char *
 mech_name(uint32_t mech)
 {
 	static const char *const names[] = { "?", "LOGIN", "PLAIN",
-	    "AUTH-LOGIN", "CRAM-MD5", "OAUTHBEARER", "XOAUTH2" };
+	    "AUTH-LOGIN", "CRAM-MD5", "OAUTHBEARER", "XOAUTH2", "EXTERNAL" };
 
 	return mech < sizeof(names) / sizeof(names[0]) ? names[mech] : "?";
 }
@@ -198,14 +212,14 @@ connect_backend(struct monitor *m, const struct msg_auth *a)
 {
 	static struct msg_connect c;
 	const struct backend_addr *t = m->cfg->connect;
-	int n = m->cfg->nconnect, fd;
+	int n = m->cfg->nconnect, fd, used = 0;
 
 	if (m->reply.user.has_route) {
 		t = &m->reply.user.route;
 		n = 1;
 	}
 	if ((fd = backend_connect(m->cfg, t, n, m->backend,
-	    sizeof(m->backend))) < 0) {
+	    sizeof(m->backend), &used)) < 0) {
 		login_failed(m, AUTH_UNAVAILABLE, "no backend answered");
 		return;
 	}
@@ -213,6 +227,9 @@ connect_backend(struct monitor *m, const struct msg_auth *a)
 	c.type = MSG_CONNECT;
 	backend_credentials(m, a, &c);
 	snprintf(c.backend, sizeof(c.backend), "%s", m->backend);
+	snprintf(c.tls_name, sizeof(c.tls_name), "%s",
+	    m->cfg->backend_ssl_name != NULL ? m->cfg->backend_ssl_name :
+	    t[used].host);
 	if (msg_send_fd(m->fd, &c, sizeof(c), fd) < 0)
 		monitor_finish();
 	explicit_bzero(&c, sizeof(c));
@@ -232,6 +249,8 @@ mech_allowed(const struct config *c, uint32_t mech)
 		return (c->auth_methods & AUTHM_OAUTHBEARER) != 0;
 	case MECH_XOAUTH2:
 		return (c->auth_methods & AUTHM_XOAUTH2) != 0;
+	case MECH_EXTERNAL:
+		return (c->auth_methods & AUTHM_EXTERNAL) != 0;
 	default:
 		return mech >= MECH_LOGIN && mech <= MECH_SASL_LOGIN;
 	}
@@ -251,6 +270,40 @@ session_budget(const struct config *c)
 	    BACKEND_LOGIN_TIMEOUT + MONITOR_SLACK;
 }
 
+/* Are the TLS facts the session sent well-formed? */
+static int
+tls_facts_ok(const struct tls_facts *t)
+{
+	return msg_string_ok(t->protocol, sizeof(t->protocol)) &&
+	    msg_string_ok(t->cipher, sizeof(t->cipher)) &&
+	    msg_string_ok(t->cn, sizeof(t->cn)) &&
+	    msg_string_ok(t->subject, sizeof(t->subject)) &&
+	    msg_string_ok(t->issuer, sizeof(t->issuer)) &&
+	    msg_string_ok(t->serial, sizeof(t->serial)) &&
+	    msg_string_ok(t->fingerprint, sizeof(t->fingerprint));
+}
+
+/*
+ * EXTERNAL: the certificate's CN is the identity; the authorization
+ * identity the client asked for (in a->user) replaces it only where the
+ * auth source judges it (auth_http).  1 when the passwd-file must refuse
+ * a different one.
+ */
+static int
+external_identity(const struct monitor *m, struct msg_auth *a)
+{
+	const struct tls_facts *t = &a->tls;
+	int mismatch = 0;
+
+	if (!t->active || !t->verified || t->cn[0] == '\0')
+		log_fatal("monitor: EXTERNAL without a verified certificate");
+	if (m->cfg->auth_http != NULL && a->user[0] != '\0')
+		return 0;
+	mismatch = a->user[0] != '\0' && strcmp(a->user, t->cn) != 0;
+	snprintf(a->user, sizeof(a->user), "%s", t->cn);
+	return mismatch;
+}
+
 static void
 serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 {
@@ -258,7 +311,7 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 	enum auth_result r;
 	const char *why = "";
 
-	if (n != (ssize_t)sizeof(*a) ||
+	if (n != (ssize_t)sizeof(*a) || !tls_facts_ok(&a->tls) ||
 	    m->failures >= m->cfg->max_attempts ||
 	    !mech_allowed(m->cfg, a->mech) ||
 	    (a->mech == MECH_CRAM_MD5 && m->challenge[0] == '\0') ||
@@ -268,6 +321,8 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 		log_fatal("monitor: malformed AUTH message");
 	alarm(0);
 	clock_gettime(CLOCK_MONOTONIC, &m->asked);
+	if (a->mech == MECH_EXTERNAL && external_identity(m, a))
+		a->authz_mismatch = 1;
 	log_escape(m->logname, sizeof(m->logname), a->user, strlen(a->user));
 	memcpy(m->tag, a->tag, sizeof(m->tag));
 	m->mech = a->mech;
@@ -279,6 +334,7 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 	req.salt = a->mech == MECH_CRAM_MD5 ? m->challenge : NULL;
 	req.attempt = ++m->attempts;
 	req.conn = &m->conn;
+	req.tls = &a->tls;
 	if (a->authz_mismatch) {
 		memset(&m->reply, 0, sizeof(m->reply));
 		m->reply.wait = -1;
@@ -347,12 +403,51 @@ serve_verdict(struct monitor *m, const struct msg_verdict *v, ssize_t n)
 		login_failed(m, AUTH_UNAVAILABLE, "backend dialogue failed");
 }
 
+/*
+ * Exec handoff with TLS up: the mail server runs as the user on one end
+ * of a socketpair, the session gets the other and relays.  This process
+ * stays to reap both.
+ */
+static void
+handoff_pipe(struct monitor *m)
+{
+	struct msg_type_only p = { MSG_PIPE };
+	struct stat c, e;
+	struct conn mc;
+	int sp[2], null;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		log_fatal("socketpair: %s", strerror(errno));
+	if ((mail_pid = fork()) < 0)
+		log_fatal("fork: %s", strerror(errno));
+	if (mail_pid == 0) {
+		/* Its stderr must not be the TLS socket it cannot speak. */
+		if (fstat(m->conn.in, &c) == 0 && fstat(2, &e) == 0 &&
+		    c.st_dev == e.st_dev && c.st_ino == e.st_ino &&
+		    (null = open("/dev/null", O_WRONLY)) >= 0)
+			dup2(null, 2);
+		mc = m->conn;
+		mc.in = mc.out = sp[1];
+		exec_handoff(m->cfg, &mc, &m->reply.user, m->tag,
+		    (const unsigned char *)"", 0);
+	}
+	close(sp[1]);
+	if (msg_send_fd(m->fd, &p, sizeof(p), sp[0]) < 0)
+		monitor_finish();
+	close(sp[0]);
+	m->state = ST_KEEP;
+}
+
 static void
 serve_handoff(struct monitor *m, struct msg_handoff *h, ssize_t n)
 {
 	if (n < (ssize_t)MSG_HANDOFF_HDR || h->len > m->cfg->client_buffer ||
-	    (size_t)n != MSG_HANDOFF_HDR + h->len)
+	    (size_t)n != MSG_HANDOFF_HDR + h->len || (h->tls && h->len != 0))
 		log_fatal("monitor: malformed HANDOFF message");
+	if (h->tls) {
+		handoff_pipe(m);
+		return;
+	}
 	/* The session must be gone before anyone else reads the socket. */
 	close(m->fd);
 	reap_session();
@@ -388,6 +483,38 @@ serve_relay(struct monitor *m, struct msg_relay *r, ssize_t n, int bfd)
 	    "duration=%.3f end=%s", m->logname, m->conn.peer_ip, m->backend,
 	    st.c2b, st.b2c, seconds_since(&m->born), st.end);
 	_exit(0);
+}
+
+/* TLS: the session carries the relay; this process needs no privilege
+ * from here on, only to log the end and reap. */
+static void
+serve_relay_keep(struct monitor *m, ssize_t n)
+{
+	char err[CONFIG_ERR_MAX];
+
+	if (n != (ssize_t)sizeof(struct msg_type_only))
+		log_fatal("monitor: malformed RELAY_KEEP message");
+	alarm(0);
+	if (m->cfg->master_password != NULL)
+		explicit_bzero(m->cfg->master_password,
+		    strlen(m->cfg->master_password));
+	if (sandbox_enter(m->cfg, m->sb, err, sizeof(err)) < 0)
+		log_fatal("relay: %s", err);
+	m->state = ST_END;
+}
+
+static void
+serve_relay_end(struct monitor *m, struct msg_relay_end *e, ssize_t n)
+{
+	if (n != (ssize_t)sizeof(*e) || !msg_string_ok(e->end, sizeof(e->end)))
+		log_fatal("monitor: malformed RELAY_END message");
+	log_info("session: user=\"%s\" ip=%s backend=%s in=%llu out=%llu "
+	    "duration=%.3f end=%s tls=yes", m->logname, m->conn.peer_ip,
+	    m->backend[0] ? m->backend : "exec",
+	    (unsigned long long)e->c2b, (unsigned long long)e->b2c,
+	    seconds_since(&m->born), e->end);
+	close(m->fd);
+	monitor_finish();
 }
 
 /* The client's address from a PROXY header the session read. */
@@ -452,6 +579,11 @@ monitor_run(const struct config *cfg, const struct conn *conn,
 			serve_handoff(&m, &msg.handoff, n);
 		else if (msg.type == MSG_RELAY && m.state == ST_RELAY)
 			serve_relay(&m, &msg.relay, n, got);
+		else if (msg.type == MSG_RELAY_KEEP && (m.state == ST_RELAY ||
+		    m.state == ST_KEEP))
+			serve_relay_keep(&m, n);
+		else if (msg.type == MSG_RELAY_END && m.state == ST_END)
+			serve_relay_end(&m, &msg.end, n);
 		else
 			log_fatal("monitor: message %u out of place", msg.type);
 	}

@@ -21,11 +21,29 @@ enum msg_type {
 	MSG_RELAY,		/* session -> monitor: backend socket, bytes */
 	MSG_CLIENT_ADDR,	/* session -> monitor: from a PROXY header */
 	MSG_CHALLENGE,		/* both ways: a CRAM-MD5 challenge */
+	MSG_PIPE,		/* monitor -> session: the mail server's end */
+	MSG_RELAY_KEEP,		/* session -> monitor: TLS, I carry the relay */
+	MSG_RELAY_END,		/* session -> monitor: what the relay moved */
 };
 
 enum auth_mech {
 	MECH_LOGIN = 1, MECH_PLAIN, MECH_SASL_LOGIN, MECH_CRAM_MD5,
-	MECH_OAUTHBEARER, MECH_XOAUTH2
+	MECH_OAUTHBEARER, MECH_XOAUTH2, MECH_EXTERNAL
+};
+
+/* What a TLS handshake established, as the session tells it: for the
+ * log, auth_http's Auth-SSL-* headers and EXTERNAL. */
+struct tls_facts {
+	uint32_t active;	/* TLS is up */
+	uint32_t resumed;
+	uint32_t cert;		/* the client sent a certificate */
+	uint32_t verified;	/* ... and it verified against the CA */
+	char	 protocol[TLS_NAME_MAX];	/* "TLS1.3" */
+	char	 cipher[TLS_NAME_MAX];
+	char	 cn[USER_MAX + 1];	/* its subject CN, if one fits */
+	char	 subject[TLS_DN_MAX], issuer[TLS_DN_MAX];
+	char	 serial[TLS_SERIAL_MAX];	/* hex */
+	char	 fingerprint[41];		/* SHA-1, hex */
 };
 
 struct msg_auth {
@@ -35,6 +53,7 @@ struct msg_auth {
 	char	 tag[TAG_MAX + 1];
 	char	 user[USER_MAX + 1];
 	char	 pass[PASS_MAX + 1];	/* CRAM-MD5: the digest; OAuth: token */
+	struct tls_facts tls;		/* EXTERNAL: user is the authzid */
 };
 
 enum auth_result {
@@ -60,6 +79,7 @@ struct msg_challenge {
 
 struct msg_handoff {
 	uint32_t type;
+	uint32_t tls;		/* the session relays: answer with MSG_PIPE */
 	uint32_t len;
 	unsigned char data[CLIENT_BUFFER_MAX];
 };
@@ -72,6 +92,7 @@ struct msg_connect {
 	char	 pass[PASS_MAX + 1];
 	char	 authzid[USER_MAX + 1];	/* master user: the user; else "" */
 	char	 backend[HOST_MAX + PORT_MAX + 2];	/* for the log */
+	char	 tls_name[HOST_MAX + 1];	/* the name its certificate has */
 };
 
 enum verdict { VERDICT_OK = 1, VERDICT_NO, VERDICT_UNAVAILABLE };
@@ -89,6 +110,17 @@ struct msg_relay {
 	unsigned char data[CLIENT_BUFFER_MAX + BACKEND_BUFFER];
 };
 #define MSG_RELAY_HDR	offsetof(struct msg_relay, data)
+
+/* MSG_PIPE, MSG_RELAY_KEEP: the type alone (MSG_PIPE with the fd). */
+struct msg_type_only {
+	uint32_t type;
+};
+
+struct msg_relay_end {
+	uint32_t type;
+	uint64_t c2b, b2c;
+	char	 end[32];
+};
 
 struct msg_client_addr {
 	uint32_t type;

@@ -19,6 +19,7 @@
 
 #include "bounds.h"
 #include "relay.h"
+#include "tls.h"
 
 struct dir {
 	int		 from, to;
@@ -190,6 +191,116 @@ relay_run(int cin, int cout, int bfd, const unsigned char *c2b,
 		    ((p[3].revents & (POLLOUT | POLLERR)) &&
 		    dir_write(&down) < 0)) {
 			st->end = "write error";
+			break;
+		}
+	}
+	st->c2b = up.bytes + c2blen;
+	st->b2c = down.bytes + b2clen;
+}
+
+/*
+ * The relay when TLS is up on either side: records cannot be spliced, so
+ * each direction goes through one fixed buffer, and bytes GnuTLS has
+ * already decrypted are taken before poll() is asked about more.  The
+ * ending rules are relay_run()'s.
+ */
+struct cdir {
+	struct chan	*from, *to;
+	unsigned char	*buf;
+	size_t		 off, len;
+	int		 eof;
+	unsigned long long bytes;
+};
+
+static int
+cdir_room(const struct cdir *d)
+{
+	return !d->eof && d->len == 0;
+}
+
+/* Read if there is room and something to read; then write what waits.
+ * -1 on error. */
+static int
+cdir_step(struct cdir *d, int readable, int writable)
+{
+	ssize_t n;
+
+	if (cdir_room(d) && (readable || chan_pending(d->from) > 0)) {
+		if ((n = chan_read(d->from, d->buf, RELAY_BUFFER)) == 0)
+			d->eof = 1;
+		else if (n > 0) {
+			d->off = 0;
+			d->len = (size_t)n;
+			d->bytes += (unsigned long long)n;
+			writable = 1;	/* try at once: usually it goes */
+		} else if (n != CHAN_AGAIN)
+			return -1;
+	}
+	if (d->len > 0 && writable) {
+		if ((n = chan_write(d->to, d->buf + d->off, d->len - d->off)) > 0 &&
+		    (d->off += (size_t)n) == d->len)
+			d->off = d->len = 0;
+		else if (n < 0 && n != CHAN_AGAIN)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+cdir_init(struct cdir *d, struct chan *from, struct chan *to,
+    unsigned char *buf, const unsigned char *first, size_t firstlen)
+{
+	memset(d, 0, sizeof(*d));
+	d->from = from;
+	d->to = to;
+	d->buf = buf;
+	memcpy(buf, first, firstlen);
+	d->len = firstlen;
+}
+
+void
+relay_chan(struct chan *c, struct chan *b, const unsigned char *c2b,
+    size_t c2blen, const unsigned char *b2c, size_t b2clen, int idle_s,
+    struct relay_stats *st)
+{
+	struct cdir up, down;
+	struct pollfd p[4];
+	int shut_backend = 0, shut_client = 0, r, wait;
+
+	cdir_init(&up, c, b, c2b_buf, c2b, c2blen);
+	cdir_init(&down, b, c, b2c_buf, b2c, b2clen);
+	chan_nonblock(c);
+	chan_nonblock(b);
+	st->end = "closed";
+	for (;;) {
+		if (up.eof && up.len == 0 && !shut_backend) {
+			chan_shutdown(b);
+			shut_backend = 1;
+		}
+		if (down.eof && down.len == 0 && !shut_client) {
+			chan_shutdown(c);
+			shut_client = 1;
+		}
+		if (shut_backend && shut_client)
+			break;
+		watch(&p[0], c->in, cdir_room(&up) ? POLLIN : 0);
+		watch(&p[1], b->out, up.len > 0 ? POLLOUT : 0);
+		watch(&p[2], b->in, cdir_room(&down) ? POLLIN : 0);
+		watch(&p[3], c->out, down.len > 0 ? POLLOUT : 0);
+		/* Decrypted bytes wait in GnuTLS, not in the socket. */
+		wait = (cdir_room(&up) && chan_pending(c) > 0) ||
+		    (cdir_room(&down) && chan_pending(b) > 0) ? 0 : idle_s * 1000;
+		if ((r = poll(p, 4, wait)) < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || (r == 0 && wait > 0)) {
+			st->end = r == 0 ? "idle timeout" : "poll error";
+			break;
+		}
+		if (cdir_step(&up, p[0].revents & (POLLIN | POLLHUP | POLLERR),
+		    p[1].revents & (POLLOUT | POLLERR)) < 0 ||
+		    cdir_step(&down, p[2].revents & (POLLIN | POLLHUP | POLLERR),
+		    p[3].revents & (POLLOUT | POLLERR)) < 0) {
+			st->end = "error";
 			break;
 		}
 	}

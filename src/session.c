@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,8 +28,10 @@
 #include "log.h"
 #include "msg.h"
 #include "proxy.h"
+#include "relay.h"
 #include "sasl.h"
 #include "session.h"
+#include "tls.h"
 
 /* Every string the session puts on the wire. */
 #define R_GREETING	"* OK [CAPABILITY %s] %s\r\n"
@@ -60,6 +63,9 @@
 			"* BYE Command line too long\r\n"
 #define R_BYE_LITERAL	"* BYE Literal too large\r\n"
 #define R_BYE_INTERNAL	"* BYE [UNAVAILABLE] Internal error\r\n"
+#define R_STARTTLS	"%s OK Begin TLS negotiation now\r\n"
+#define R_NO_PRIVACY	"%s NO [PRIVACYREQUIRED] Use STARTTLS first\r\n"
+#define R_BYE_CERT	"* BYE Client certificate not verified\r\n"
 
 #define SASL_DECODED_MAX (2 * USER_MAX + PASS_MAX + 2)
 
@@ -69,6 +75,8 @@ enum step { STEP_AGAIN, STEP_READ };
 struct session {
 	const struct config *cfg;
 	const struct conn *conn;
+	struct chan	 ch;		/* the client, through TLS once it is up */
+	struct tls_facts tf;
 	int		 mon;
 	unsigned char	*buf;
 	size_t		 size, len;
@@ -107,17 +115,8 @@ session_exit(struct session *s, int status, const char *reason)
 static void
 session_write(struct session *s, const char *p, size_t len)
 {
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(s->conn->out, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			session_exit(s, 1, "write error");
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	if (chan_write_all(&s->ch, p, len, (long)s->cfg->timeout * 1000) < 0)
+		session_exit(s, 1, "write error");
 }
 
 static void
@@ -160,25 +159,25 @@ consume(struct session *s, size_t n)
 static void
 session_fill(struct session *s)
 {
-	struct pollfd pfd = { s->conn->in, POLLIN, 0 };
-	long wait = ms_left(&s->deadline);
+	struct timespec idle;
+	long wait;
 	ssize_t n;
 	int r;
 
 	if (s->len == s->size)
 		bye(s, R_TOO_LONG, "line too long");
-	if (wait > (long)s->cfg->timeout * 1000)
-		wait = (long)s->cfg->timeout * 1000;
-	if (wait <= 0)
-		bye(s, R_BYE_IDLE, "timeout");
-	do
-		r = poll(&pfd, 1, (int)wait);
-	while (r < 0 && errno == EINTR);
-	if (r == 0)
-		bye(s, R_BYE_IDLE, "timeout");
-	do
-		n = read(s->conn->in, s->buf + s->len, s->size - s->len);
-	while (n < 0 && errno == EINTR);
+	deadline_after(&idle, NULL, s->cfg->timeout);
+	/* A TLS record may come in pieces: wait again for the rest. */
+	do {
+		wait = ms_left(&s->deadline);
+		if (wait > ms_left(&idle))
+			wait = ms_left(&idle);
+		if (wait <= 0 || (r = chan_wait(&s->ch, wait)) == 0)
+			bye(s, R_BYE_IDLE, "timeout");
+		if (r < 0)
+			session_exit(s, 1, "poll error");
+		n = chan_read(&s->ch, s->buf + s->len, s->size - s->len);
+	} while (n == CHAN_AGAIN);
 	if (n == 0)
 		session_exit(s, 1, "client closed");
 	if (n < 0)
@@ -216,14 +215,53 @@ set_tag(struct session *s, const struct imap_cmd *cmd)
 
 /* ---- authentication ---- */
 
+/* After login with TLS up: this process holds the TLS state, so it
+ * carries the relay, and tells the monitor what it moved. */
+static void
+relay_here(struct session *s, struct chan *other, const unsigned char *b2c,
+    size_t b2clen)
+{
+	struct msg_type_only k = { MSG_RELAY_KEEP };
+	struct msg_relay_end e;
+	struct relay_stats st;
+
+	if (msg_send(s->mon, &k, sizeof(k)) < 0)
+		bye(s, R_BYE_INTERNAL, "monitor gone");
+	relay_chan(&s->ch, other, s->buf, s->len, b2c, b2clen,
+	    s->cfg->proxy_timeout, &st);
+	memset(&e, 0, sizeof(e));
+	e.type = MSG_RELAY_END;
+	e.c2b = st.c2b;
+	e.b2c = st.b2c;
+	snprintf(e.end, sizeof(e.end), "%s", st.end);
+	(void)msg_send(s->mon, &e, sizeof(e));
+	_exit(0);
+}
+
 /* Hand the bytes read past the login to the monitor, which execs the mail
  * server on the client socket; this process is done. */
 static void
 handoff(struct session *s)
 {
 	static struct msg_handoff h;
+	struct msg_type_only m;
+	struct chan mail;
+	int fd;
 
 	h.type = MSG_HANDOFF;
+	if (s->ch.tls != NULL) {
+		/* TLS cannot cross execve(): the mail server gets a
+		 * socketpair, this process relays, and the bytes pipelined
+		 * after the login go to it first. */
+		h.tls = 1;
+		if (msg_send(s->mon, &h, MSG_HANDOFF_HDR) < 0 ||
+		    msg_recv_fd(s->mon, &m, sizeof(m), &fd) != sizeof(m) ||
+		    m.type != MSG_PIPE || fd < 0)
+			bye(s, R_BYE_INTERNAL, "monitor gone");
+		mail.in = mail.out = fd;
+		mail.tls = NULL;
+		relay_here(s, &mail, NULL, 0);
+	}
 	h.len = (uint32_t)s->len;
 	memcpy(h.data, s->buf, s->len);
 	if (msg_send(s->mon, &h, MSG_HANDOFF_HDR + s->len) < 0)
@@ -315,7 +353,8 @@ relay_handoff(struct session *s, const struct backend_io *b)
 	r.backend_len = (uint32_t)b->len;
 	memcpy(r.data, s->buf, s->len);
 	memcpy(r.data + s->len, b->buf, b->len);
-	if (msg_send_fd(s->mon, &r, MSG_RELAY_HDR + s->len + b->len, b->fd) < 0)
+	if (msg_send_fd(s->mon, &r, MSG_RELAY_HDR + s->len + b->len,
+	    b->ch.in) < 0)
 		bye(s, R_BYE_INTERNAL, "monitor gone");
 	_exit(0);
 }
@@ -330,7 +369,8 @@ backend_step(struct session *s, struct msg_connect *c, int fd)
 	struct msg_verdict v = { MSG_VERDICT, 0 };
 	struct msg_auth_result r;
 
-	b.fd = fd;
+	b.ch.in = b.ch.out = fd;
+	b.ch.tls = NULL;
 	b.buf = bbuf;
 	b.size = sizeof(bbuf);
 	b.reply[0] = '\0';
@@ -341,6 +381,8 @@ backend_step(struct session *s, struct msg_connect *c, int fd)
 	r = await_result(s);
 	if (r.result == AUTH_OK) {
 		reply_backend(s, b.reply);
+		if (s->ch.tls != NULL || b.ch.tls != NULL)
+			relay_here(s, &b.ch, b.buf, b.len);
 		relay_handoff(s, &b);
 	}
 	if (r.result == AUTH_BACKEND_NO && s->cfg->proxy_pass_error_message) {
@@ -374,6 +416,7 @@ authenticate(struct session *s, enum auth_mech mech, const char *user,
 	snprintf(m.tag, sizeof(m.tag), "%s", s->tag);
 	snprintf(m.user, sizeof(m.user), "%s", user);
 	snprintf(m.pass, sizeof(m.pass), "%s", pass);
+	m.tls = s->tf;
 	if (msg_send(s->mon, &m, sizeof(m)) < 0)
 		bye(s, R_BYE_INTERNAL, "monitor gone");
 	explicit_bzero(&m, sizeof(m));
@@ -564,6 +607,67 @@ auth_oauth(struct session *s, const char *ir, int xoauth2)
 	explicit_bzero(token, sizeof(token));
 }
 
+/* EXTERNAL (RFC 4422 appendix A): the verified client certificate is
+ * the credential; the response is an authorization identity, or empty. */
+static void
+auth_external(struct session *s, const char *ir)
+{
+	unsigned char msg[USER_MAX + 1];
+	long n;
+
+	if ((n = first_response(s, ir, msg, sizeof(msg) - 1)) < 0)
+		return;
+	if (memchr(msg, '\0', (size_t)n) != NULL) {
+		bad(s, "Invalid authorization identity");
+		return;
+	}
+	msg[n] = '\0';
+	authenticate(s, MECH_EXTERNAL, (const char *)msg, "", 0);
+}
+
+/* ---- TLS ---- */
+
+static void
+set_capability(struct session *s)
+{
+	struct capa_policy p;
+
+	config_capa_policy(s->cfg, s->ch.tls != NULL, &p);
+	p.external = s->tf.verified && s->tf.cn[0] != '\0';
+	if (capability_build(&p, s->capa, sizeof(s->capa)) < 0)
+		log_fatal("capability list too long");
+}
+
+static void
+start_tls(struct session *s)
+{
+	char err[256], cn[USER_MAX * 4 + 1];
+
+	if (tls_accept(&s->ch, s->cfg, &s->tf, err, sizeof(err)) < 0)
+		session_exit(s, 1, err);
+	log_escape(cn, sizeof(cn), s->tf.cn, strlen(s->tf.cn));
+	log_info("tls: ip=%s protocol=%s cipher=%s resumed=%s cert=%s%s%s",
+	    s->conn->peer_ip, s->tf.protocol, s->tf.cipher,
+	    s->tf.resumed ? "yes" : "no", !s->tf.cert ? "none" :
+	    s->tf.verified ? "verified" : "unverified", cn[0] ? " cn=" : "",
+	    cn);
+	if (s->cfg->ssl_verify_client == VERIFY_ON && !s->tf.verified)
+		bye(s, R_BYE_CERT, "client certificate not verified");
+	set_capability(s);
+}
+
+/* starttls only: no credentials before TLS.  A NO, counted as an error. */
+static int
+privacy_required(struct session *s)
+{
+	if (s->ch.tls != NULL || s->cfg->starttls != STARTTLS_ONLY)
+		return 0;
+	reply(s, R_NO_PRIVACY, s->tag);
+	if (++s->errors >= s->cfg->max_errors)
+		bye(s, R_BYE_ERRORS, "too many errors");
+	return 1;
+}
+
 /* ---- commands ---- */
 
 static void
@@ -592,13 +696,27 @@ static void
 cmd_starttls(struct session *s, int nargs)
 {
 	(void)nargs;
-	bad(s, "STARTTLS is not enabled");
+	if (s->ch.tls != NULL) {
+		bad(s, "TLS is already active");
+		return;
+	}
+	if (s->cfg->starttls == STARTTLS_OFF) {
+		bad(s, "STARTTLS is not enabled");
+		return;
+	}
+	reply(s, R_STARTTLS, s->tag);
+	/* Nothing read before the handshake is used after it: commands
+	 * injected behind STARTTLS are dropped (CVE-2011-0411). */
+	consume(s, s->len);
+	start_tls(s);
 }
 
 static void
 cmd_login(struct session *s, int nargs)
 {
 	(void)nargs;
+	if (privacy_required(s))
+		return;
 	if (s->arg[0][0] == '\0' || strlen(s->arg[0]) > USER_MAX ||
 	    strlen(s->arg[1]) > PASS_MAX) {
 		bad(s, "Invalid arguments");
@@ -614,6 +732,8 @@ cmd_authenticate(struct session *s, int nargs)
 
 	unsigned m = s->cfg->auth_methods;
 
+	if (privacy_required(s))
+		return;
 	if (strcasecmp(s->arg[0], "PLAIN") == 0)
 		auth_plain(s, ir);
 	else if (strcasecmp(s->arg[0], "LOGIN") == 0)
@@ -626,6 +746,9 @@ cmd_authenticate(struct session *s, int nargs)
 		auth_oauth(s, ir, 0);
 	else if (strcasecmp(s->arg[0], "XOAUTH2") == 0 && (m & AUTHM_XOAUTH2))
 		auth_oauth(s, ir, 1);
+	else if (strcasecmp(s->arg[0], "EXTERNAL") == 0 &&
+	    (m & AUTHM_EXTERNAL) && s->tf.verified && s->tf.cn[0] != '\0')
+		auth_external(s, ir);
 	else {
 		/* A NO, but a client cycling through names is misbehaving. */
 		reply(s, R_NO_MECH, s->tag);
@@ -809,12 +932,11 @@ id_step(struct session *s)
 static void
 proxy_header_in(struct session *s, struct conn *conn)
 {
-	struct pollfd pfd = { conn->in, POLLIN, 0 };
 	struct msg_client_addr m;
 	struct proxy_addr a;
-	struct timespec deadline;
+	struct timespec deadline, pause = { 0, PROXY_PEEK_PAUSE_MS * 1000000L };
 	enum proxy_status st;
-	size_t used;
+	size_t used, seen = 0;
 	ssize_t n;
 	long wait;
 
@@ -823,17 +945,33 @@ proxy_header_in(struct session *s, struct conn *conn)
 		session_exit(s, 1, "PROXY header expected from an untrusted "
 		    "peer");
 	deadline_after(&deadline, NULL, PROXY_HEADER_TIMEOUT);
-	while ((st = proxy_parse(s->buf, s->len, &a, &used)) == PROXY_MORE) {
-		if ((wait = ms_left(&deadline)) <= 0 || poll(&pfd, 1,
-		    (int)wait) <= 0)
+	/*
+	 * Peek, and take exactly the header: what follows it may be a TLS
+	 * ClientHello, which GnuTLS must read from the socket itself.
+	 */
+	for (;;) {
+		if ((wait = ms_left(&deadline)) <= 0 ||
+		    chan_wait(&s->ch, wait) <= 0)
 			session_exit(s, 1, "no PROXY header");
-		if ((n = read(conn->in, s->buf + s->len, s->size - s->len)) <= 0)
+		do
+			n = recv(conn->in, s->buf, s->size, MSG_PEEK);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
 			session_exit(s, 1, "client closed");
-		s->len += (size_t)n;
+		if ((st = proxy_parse(s->buf, (size_t)n, &a, &used)) !=
+		    PROXY_MORE)
+			break;
+		/* Nothing new since the last peek: the socket stays
+		 * readable, so pause rather than spin. */
+		if ((size_t)n == seen)
+			nanosleep(&pause, NULL);
+		seen = (size_t)n;
 	}
 	if (st == PROXY_BAD)
 		session_exit(s, 1, "bad PROXY header");
-	consume(s, used);
+	if (read(conn->in, s->buf, used) != (ssize_t)used)
+		session_exit(s, 1, "client closed");
+	explicit_bzero(s->buf, used);
 	if (a.local)
 		return;
 	memset(&m, 0, sizeof(m));
@@ -857,23 +995,25 @@ session_run(const struct config *cfg, const struct conn *conn_in,
 {
 	static struct session s;
 	static struct conn conn;
-	struct capa_policy p;
 	enum step st;
 
 	conn = *conn_in;
 	s.cfg = cfg;
 	s.conn = &conn;
 	s.mon = monitor_fd;
+	s.ch.in = conn.in;
+	s.ch.out = conn.out;
 	s.buf = session_buf;
 	s.size = cfg->client_buffer;
 	s.mode = M_CMD;
 	deadline_after(&s.deadline, NULL,
 	    (double)cfg->timeout * TIMEOUT_TOTAL_FACTOR);
-	config_capa_policy(cfg, 0, &p);
-	if (capability_build(&p, s.capa, sizeof(s.capa)) < 0)
-		log_fatal("capability list too long");
 	if (cfg->proxy_protocol)
 		proxy_header_in(&s, &conn);
+	if (cfg->ssl)
+		start_tls(&s);
+	else
+		set_capability(&s);
 	reply(&s, R_GREETING, s.capa, cfg->greeting);
 	for (;;) {
 		if (s.len == 0)

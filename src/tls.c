@@ -1,0 +1,530 @@
+/*
+ * TLS through GnuTLS, loaded with dlopen(): only the types and constants
+ * come from its headers, every call goes through the table below, so
+ * the binary does not link GnuTLS and a plaintext configuration never
+ * loads it (DESIGN.md section 4).
+ *
+ * One process serves one connection: the credentials, the priority cache
+ * and the ticket key are process globals, set up by tls_init() in the
+ * monitor before the session is forked, and inherited by it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+
+#include "clock.h"
+#include "dl.h"
+#include "tls.h"
+
+#define LIBGNUTLS	"libgnutls.so.30"
+
+#define GNUTLS_FUNCS \
+	X(gnutls_alpn_set_protocols) \
+	X(gnutls_bye) \
+	X(gnutls_certificate_allocate_credentials) \
+	X(gnutls_certificate_get_peers) \
+	X(gnutls_certificate_server_set_request) \
+	X(gnutls_certificate_set_x509_key_file2) \
+	X(gnutls_certificate_set_x509_system_trust) \
+	X(gnutls_certificate_set_x509_trust_file) \
+	X(gnutls_certificate_verify_peers2) \
+	X(gnutls_cipher_get) \
+	X(gnutls_cipher_get_name) \
+	X(gnutls_credentials_set) \
+	X(gnutls_error_is_fatal) \
+	X(gnutls_handshake) \
+	X(gnutls_hash_fast) \
+	X(gnutls_init) \
+	X(gnutls_priority_init2) \
+	X(gnutls_priority_set) \
+	X(gnutls_protocol_get_name) \
+	X(gnutls_protocol_get_version) \
+	X(gnutls_record_check_pending) \
+	X(gnutls_record_get_direction) \
+	X(gnutls_record_recv) \
+	X(gnutls_record_send) \
+	X(gnutls_server_name_set) \
+	X(gnutls_session_is_resumed) \
+	X(gnutls_session_set_verify_cert) \
+	X(gnutls_session_ticket_enable_server) \
+	X(gnutls_strerror) \
+	X(gnutls_transport_set_int2) \
+	X(gnutls_x509_crt_deinit) \
+	X(gnutls_x509_crt_get_dn) \
+	X(gnutls_x509_crt_get_dn_by_oid) \
+	X(gnutls_x509_crt_get_fingerprint) \
+	X(gnutls_x509_crt_get_issuer_dn) \
+	X(gnutls_x509_crt_get_serial) \
+	X(gnutls_x509_crt_import) \
+	X(gnutls_x509_crt_init)
+
+#define X(f) __typeof__(f) *f;
+static struct { GNUTLS_FUNCS } g;
+#undef X
+
+static gnutls_certificate_credentials_t server_cred, backend_cred;
+static gnutls_priority_t priority;
+static unsigned char ticket_key[64];
+static gnutls_datum_t ticket = { ticket_key, 0 };
+
+static int
+load(void)
+{
+	static int loaded;
+
+	if (loaded)
+		return 0;
+#define X(f) if ((*(void **)&g.f = dl_symbol(LIBGNUTLS, #f)) == NULL) \
+		return -1;
+	GNUTLS_FUNCS
+#undef X
+	loaded = 1;
+	return 0;
+}
+
+static int
+server_side(const struct config *c)
+{
+	return c->ssl || c->starttls != STARTTLS_OFF;
+}
+
+static int
+backend_side(const struct config *c)
+{
+	return c->backend_ssl || c->backend_starttls;
+}
+
+int
+tls_wanted(const struct config *c)
+{
+	return server_side(c) || backend_side(c);
+}
+
+/* ssl_session_ticket_key: whatever its length (nginx's 48 or 80 bytes,
+ * `openssl rand 80`), its SHA-512 is GnuTLS's 64-byte master key, the
+ * same in every process. */
+static int
+load_ticket_key(const char *path, char *why, size_t whysize)
+{
+	unsigned char buf[TICKET_KEY_FILE_MAX + 1];
+	ssize_t n;
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(why, whysize, "%s", strerror(errno));
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < TICKET_KEY_FILE_MIN || n > TICKET_KEY_FILE_MAX) {
+		snprintf(why, whysize, "must hold %d to %d bytes",
+		    TICKET_KEY_FILE_MIN, TICKET_KEY_FILE_MAX);
+		explicit_bzero(buf, sizeof(buf));
+		return -1;
+	}
+	r = g.gnutls_hash_fast(GNUTLS_DIG_SHA512, buf, (size_t)n, ticket_key);
+	explicit_bzero(buf, sizeof(buf));
+	if (r < 0) {
+		snprintf(why, whysize, "%s", g.gnutls_strerror(r));
+		return -1;
+	}
+	ticket.size = sizeof(ticket_key);
+	return 0;
+}
+
+static int
+init_server(const struct config *c, char *err, size_t errsize)
+{
+	char why[256];
+	int i, r;
+
+	if ((r = g.gnutls_certificate_allocate_credentials(&server_cred)) < 0)
+		goto gnutls_fail;
+	for (i = 0; i < c->nssl_cert; i++)
+		if ((r = g.gnutls_certificate_set_x509_key_file2(server_cred,
+		    c->ssl_cert[i], c->ssl_key[i], GNUTLS_X509_FMT_PEM, NULL,
+		    0)) < 0) {
+			snprintf(err, errsize, "%s: ssl_certificate \"%s\" with "
+			    "ssl_certificate_key \"%s\": %s", c->path,
+			    c->ssl_cert[i], c->ssl_key[i], g.gnutls_strerror(r));
+			return -1;
+		}
+	if (c->ssl_verify_client != VERIFY_OFF &&
+	    (r = g.gnutls_certificate_set_x509_trust_file(server_cred,
+	    c->ssl_client_ca, GNUTLS_X509_FMT_PEM)) <= 0) {
+		snprintf(err, errsize, "%s: ssl_client_certificate \"%s\": %s",
+		    c->path, c->ssl_client_ca, r < 0 ? g.gnutls_strerror(r) :
+		    "no certificate in it");
+		return -1;
+	}
+	if (c->ssl_ticket_key != NULL &&
+	    load_ticket_key(c->ssl_ticket_key, why, sizeof(why)) < 0) {
+		snprintf(err, errsize, "%s: ssl_session_ticket_key \"%s\": %s",
+		    c->path, c->ssl_ticket_key, why);
+		return -1;
+	}
+	return 0;
+gnutls_fail:
+	snprintf(err, errsize, "TLS: %s", g.gnutls_strerror(r));
+	return -1;
+}
+
+static int
+init_backend(const struct config *c, char *err, size_t errsize)
+{
+	int r;
+
+	if ((r = g.gnutls_certificate_allocate_credentials(&backend_cred)) < 0) {
+		snprintf(err, errsize, "TLS: %s", g.gnutls_strerror(r));
+		return -1;
+	}
+	r = c->backend_ca != NULL ?
+	    g.gnutls_certificate_set_x509_trust_file(backend_cred,
+	    c->backend_ca, GNUTLS_X509_FMT_PEM) :
+	    g.gnutls_certificate_set_x509_system_trust(backend_cred);
+	if (r <= 0) {
+		snprintf(err, errsize, "%s: backend.ssl_trusted_certificate "
+		    "\"%s\": %s", c->path, c->backend_ca != NULL ?
+		    c->backend_ca : "(the system's CAs)", r < 0 ?
+		    g.gnutls_strerror(r) : "no certificate in it");
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_init(const struct config *c, char *err, size_t errsize)
+{
+	const char *at = NULL;
+	int r;
+
+	if (load() < 0) {
+		snprintf(err, errsize, "TLS: cannot load %s", LIBGNUTLS);
+		return -1;
+	}
+	if ((r = g.gnutls_priority_init2(&priority, c->ssl_priority, &at,
+	    0)) < 0) {
+		snprintf(err, errsize, "%s: ssl_priority: %s at \"%.40s\"",
+		    c->path, g.gnutls_strerror(r), at != NULL ? at : "");
+		return -1;
+	}
+	if (server_side(c) && init_server(c, err, errsize) < 0)
+		return -1;
+	if (backend_side(c) && init_backend(c, err, errsize) < 0)
+		return -1;
+	return 0;
+}
+
+void
+chan_nonblock(const struct chan *ch)
+{
+	int fl;
+
+	if ((fl = fcntl(ch->in, F_GETFL)) >= 0)
+		(void)fcntl(ch->in, F_SETFL, fl | O_NONBLOCK);
+	if (ch->out != ch->in && (fl = fcntl(ch->out, F_GETFL)) >= 0)
+		(void)fcntl(ch->out, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Wait for fd to be ready for events, within ms; 1, 0 timeout, -1. */
+static int
+wait_fd(int fd, short events, long ms)
+{
+	struct pollfd pfd = { fd, events, 0 };
+	int r;
+
+	if (ms <= 0)
+		return 0;
+	do
+		r = poll(&pfd, 1, ms > INT32_MAX ? INT32_MAX : (int)ms);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* Drive a handshake on non-blocking descriptors to its end or the
+ * deadline. */
+static int
+handshake(gnutls_session_t s, const struct chan *ch, int timeout_s,
+    char *err, size_t errsize)
+{
+	struct timespec deadline;
+	int r, out;
+
+	deadline_after(&deadline, NULL, timeout_s);
+	for (;;) {
+		if ((r = g.gnutls_handshake(s)) == 0)
+			return 0;
+		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED &&
+		    g.gnutls_error_is_fatal(r)) {
+			snprintf(err, errsize, "TLS handshake: %s",
+			    g.gnutls_strerror(r));
+			return -1;
+		}
+		if (r != GNUTLS_E_AGAIN)
+			continue;
+		out = g.gnutls_record_get_direction(s);
+		if (wait_fd(out ? ch->out : ch->in, out ? POLLOUT : POLLIN,
+		    ms_left(&deadline)) <= 0) {
+			snprintf(err, errsize, "TLS handshake timed out");
+			return -1;
+		}
+	}
+}
+
+static void
+hex(const unsigned char *in, size_t len, char *out, size_t outsize)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len && 2 * i + 2 < outsize; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * i] = '\0';
+}
+
+/* A name fit to be a user name: no control bytes, no NUL inside. */
+static int
+name_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || strlen(s) != len)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+cert_facts(gnutls_session_t s, struct tls_facts *f)
+{
+	const gnutls_datum_t *peers;
+	gnutls_x509_crt_t crt;
+	unsigned char bin[TLS_SERIAL_MAX / 2];
+	unsigned int n = 0, status = 0;
+	size_t len;
+
+	if ((peers = g.gnutls_certificate_get_peers(s, &n)) == NULL || n == 0)
+		return;
+	f->cert = 1;
+	f->verified = g.gnutls_certificate_verify_peers2(s, &status) == 0 &&
+	    status == 0;
+	if (g.gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (g.gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) < 0) {
+		g.gnutls_x509_crt_deinit(crt);
+		return;
+	}
+	len = sizeof(f->cn);
+	if (g.gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME,
+	    0, 0, f->cn, &len) < 0 || !name_ok(f->cn, len))
+		f->cn[0] = '\0';
+	len = sizeof(f->subject);
+	if (g.gnutls_x509_crt_get_dn(crt, f->subject, &len) < 0)
+		f->subject[0] = '\0';
+	len = sizeof(f->issuer);
+	if (g.gnutls_x509_crt_get_issuer_dn(crt, f->issuer, &len) < 0)
+		f->issuer[0] = '\0';
+	len = sizeof(bin);
+	if (g.gnutls_x509_crt_get_serial(crt, bin, &len) == 0)
+		hex(bin, len, f->serial, sizeof(f->serial));
+	len = 20;
+	if (g.gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA1, bin,
+	    &len) == 0)
+		hex(bin, len, f->fingerprint, sizeof(f->fingerprint));
+	g.gnutls_x509_crt_deinit(crt);
+}
+
+static void
+facts(gnutls_session_t s, struct tls_facts *f)
+{
+	const char *p;
+
+	memset(f, 0, sizeof(*f));
+	p = g.gnutls_protocol_get_name(g.gnutls_protocol_get_version(s));
+	snprintf(f->protocol, sizeof(f->protocol), "%s", p ? p : "unknown");
+	p = g.gnutls_cipher_get_name(g.gnutls_cipher_get(s));
+	snprintf(f->cipher, sizeof(f->cipher), "%s", p ? p : "unknown");
+	f->active = 1;
+	f->resumed = g.gnutls_session_is_resumed(s) != 0;
+	cert_facts(s, f);
+}
+
+int
+tls_accept(struct chan *ch, const struct config *c, struct tls_facts *f,
+    char *err, size_t errsize)
+{
+	static const gnutls_datum_t imap = { (unsigned char *)"imap", 4 };
+	gnutls_session_t s;
+	int r;
+
+	if ((r = g.gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL |
+	    (ticket.size == 0 ? GNUTLS_NO_TICKETS : 0))) < 0 ||
+	    (r = g.gnutls_priority_set(s, priority)) < 0 ||
+	    (r = g.gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+	    server_cred)) < 0 ||
+	    /* ALPACA: a client that asks for another protocol (ALPN without
+	     * "imap") is refused with no_application_protocol. */
+	    (r = g.gnutls_alpn_set_protocols(s, &imap, 1,
+	    GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0 ||
+	    (ticket.size > 0 &&
+	    (r = g.gnutls_session_ticket_enable_server(s, &ticket)) < 0)) {
+		snprintf(err, errsize, "TLS: %s", g.gnutls_strerror(r));
+		return -1;
+	}
+	if (c->ssl_verify_client != VERIFY_OFF)
+		g.gnutls_certificate_server_set_request(s,
+		    c->ssl_verify_client == VERIFY_ON ? GNUTLS_CERT_REQUIRE :
+		    GNUTLS_CERT_REQUEST);
+	g.gnutls_transport_set_int2(s, ch->in, ch->out);
+	chan_nonblock(ch);
+	if (handshake(s, ch, c->ssl_handshake_timeout, err, errsize) < 0)
+		return -1;
+	ch->tls = s;
+	facts(s, f);
+	return 0;
+}
+
+int
+tls_connect(struct chan *ch, const struct config *c, const char *name,
+    char *err, size_t errsize)
+{
+	unsigned char bin[16];
+	gnutls_session_t s;
+	int r, ip = inet_pton(AF_INET, name, bin) == 1 ||
+	    inet_pton(AF_INET6, name, bin) == 1;
+
+	if ((r = g.gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL)) < 0 ||
+	    (r = g.gnutls_priority_set(s, priority)) < 0 ||
+	    (r = g.gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE,
+	    backend_cred)) < 0 ||
+	    (!ip && (r = g.gnutls_server_name_set(s, GNUTLS_NAME_DNS, name,
+	    strlen(name))) < 0)) {
+		snprintf(err, errsize, "TLS: %s", g.gnutls_strerror(r));
+		return -1;
+	}
+	/* The chain against the CAs and the name (an IP against the
+	 * certificate's IP addresses) are checked in the handshake. */
+	g.gnutls_session_set_verify_cert(s, name, 0);
+	g.gnutls_transport_set_int2(s, ch->in, ch->out);
+	chan_nonblock(ch);
+	if (handshake(s, ch, c->ssl_handshake_timeout, err, errsize) < 0)
+		return -1;
+	ch->tls = s;
+	return 0;
+}
+
+ssize_t
+chan_read(struct chan *ch, void *buf, size_t size)
+{
+	ssize_t n;
+
+	if (ch->tls == NULL) {
+		do
+			n = read(ch->in, buf, size);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return CHAN_AGAIN;
+		return n < 0 ? -1 : n;
+	}
+	n = g.gnutls_record_recv(ch->tls, buf, size);
+	if (n >= 0)
+		return n;
+	/* Most IMAP clients close without close_notify: an end all the
+	 * same, since IMAP frames its own data. */
+	if (n == GNUTLS_E_PREMATURE_TERMINATION)
+		return 0;
+	/* GNUTLS_E_REHANDSHAKE: renegotiation is refused, by closing. */
+	if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED ||
+	    !g.gnutls_error_is_fatal((int)n))
+		return n == GNUTLS_E_REHANDSHAKE ? -1 : CHAN_AGAIN;
+	return -1;
+}
+
+ssize_t
+chan_write(struct chan *ch, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (ch->tls == NULL) {
+		do
+			n = write(ch->out, buf, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return CHAN_AGAIN;
+		return n < 0 ? -1 : n;
+	}
+	n = g.gnutls_record_send(ch->tls, buf, len);
+	if (n >= 0)
+		return n;
+	if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+		return CHAN_AGAIN;
+	return -1;
+}
+
+int
+chan_write_all(struct chan *ch, const void *buf, size_t len, long ms)
+{
+	const unsigned char *p = buf;
+	struct timespec deadline;
+	ssize_t n;
+
+	deadline_after(&deadline, NULL, (double)ms / 1000);
+	while (len > 0) {
+		if ((n = chan_write(ch, p, len)) == CHAN_AGAIN) {
+			if (wait_fd(ch->out, POLLOUT, ms_left(&deadline)) <= 0)
+				return -1;
+			continue;
+		}
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+size_t
+chan_pending(const struct chan *ch)
+{
+	return ch->tls != NULL ? g.gnutls_record_check_pending(ch->tls) : 0;
+}
+
+int
+chan_wait(const struct chan *ch, long ms)
+{
+	if (chan_pending(ch) > 0)
+		return 1;
+	return wait_fd(ch->in, POLLIN, ms);
+}
+
+void
+chan_shutdown(struct chan *ch)
+{
+	struct timespec deadline;
+	int r;
+
+	if (ch->tls != NULL) {
+		deadline_after(&deadline, NULL, TLS_BYE_MS / 1000.0);
+		while ((r = g.gnutls_bye(ch->tls, GNUTLS_SHUT_WR)) ==
+		    GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+			if (wait_fd(ch->out, POLLOUT, ms_left(&deadline)) <= 0)
+				break;
+	}
+	(void)shutdown(ch->out, SHUT_WR);
+}
