@@ -109,6 +109,10 @@ session_exit(struct session *s, int status, const char *reason)
 {
 	log_info("session closed: reason=%s ip=%s errors=%d", reason,
 	    s->conn->peer_ip, s->errors);
+	/* A TLS client is told the end (close_notify), not left to guess
+	 * whether it was truncated. */
+	if (s->ch.tls != NULL)
+		chan_shutdown(&s->ch);
 	_exit(status);
 }
 

@@ -31,6 +31,7 @@
 #define LIBGNUTLS	"libgnutls.so.30"
 
 #define GNUTLS_FUNCS \
+	X(gnutls_alert_send_appropriate) \
 	X(gnutls_alpn_set_protocols) \
 	X(gnutls_bye) \
 	X(gnutls_certificate_allocate_credentials) \
@@ -268,6 +269,9 @@ handshake(gnutls_session_t s, const struct chan *ch, int timeout_s,
 			return 0;
 		if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED &&
 		    g.gnutls_error_is_fatal(r)) {
+			/* Tell the peer why: no_application_protocol for
+			 * ALPN, handshake_failure, ... (best effort). */
+			(void)g.gnutls_alert_send_appropriate(s, r);
 			snprintf(err, errsize, "TLS handshake: %s",
 			    g.gnutls_strerror(r));
 			return -1;

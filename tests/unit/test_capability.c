@@ -20,6 +20,7 @@ policy(struct capa_policy *p, unsigned methods, enum starttls_mode st,
 	p->auth_methods = methods;
 	p->starttls = st;
 	p->tls_active = tls;
+	p->external = 0;
 }
 
 /* Build and compare, return value included. */
@@ -91,6 +92,17 @@ capa_starttls(void)
 	policy(&p, AUTHM_PLAIN | AUTHM_LOGIN, STARTTLS_ONLY, 1);
 	CAPA(&p, BASE " AUTH=PLAIN AUTH=LOGIN");
 	policy(&p, AUTHM_PLAIN, STARTTLS_ON, 1);
+	CAPA(&p, BASE " AUTH=PLAIN");
+	/* EXTERNAL: listed, over TLS, with a verified certificate only. */
+	policy(&p, AUTHM_PLAIN | AUTHM_EXTERNAL, STARTTLS_ON, 1);
+	CAPA(&p, BASE " AUTH=PLAIN");
+	p.external = 1;
+	CAPA(&p, BASE " AUTH=PLAIN AUTH=EXTERNAL");
+	policy(&p, AUTHM_PLAIN | AUTHM_EXTERNAL, STARTTLS_ON, 0);
+	p.external = 1;
+	CAPA(&p, BASE " AUTH=PLAIN STARTTLS");
+	policy(&p, AUTHM_PLAIN, STARTTLS_ON, 1);
+	p.external = 1;
 	CAPA(&p, BASE " AUTH=PLAIN");
 }
 

@@ -244,12 +244,11 @@ config_limits_accepted(void)
 static void
 config_imap_auth(void)
 {
-	FAILS(MINIMAL "imap_auth = [\"external\"];\n", 3,
-	    "imap_auth: \"external\" is not supported by this version "
-	    "(it needs TLS client certificates)");
+	FAILS(MINIMAL "imap_auth = [\"external\"];\n", 0,
+	    "imap_auth external needs ssl_verify_client optional or on");
 	FAILS(MINIMAL "imap_auth = [\"PLAIN\"];\n", 3,
 	    "imap_auth: unknown method \"PLAIN\" (plain, login, cram-md5, "
-	    "oauthbearer, xoauth2)");
+	    "oauthbearer, xoauth2, external)");
 	FAILS(MINIMAL "imap_auth = [\"plain\", \"xoauth2\"];\n", 0,
 	    "imap_auth oauthbearer and xoauth2 need auth.http to check the "
 	    "token");
@@ -372,6 +371,154 @@ config_unreadable(void)
 	release(&c);
 }
 
+#define CERT \
+	"ssl_certificate = \"/etc/ssl/a.pem\";\n" \
+	"ssl_certificate_key = \"/etc/ssl/a.key\";\n"
+
+static void
+config_tls(void)
+{
+	struct config c;
+	struct capa_policy p;
+	char err[CONFIG_ERR_MAX];
+
+	/* Defaults: no TLS anywhere. */
+	CHECK_EQ(load(&c, MINIMAL, err, sizeof(err)), 0);
+	CHECK_EQ(c.ssl, 0);
+	CHECK_EQ(c.starttls, STARTTLS_OFF);
+	CHECK_EQ(c.ssl_verify_client, VERIFY_OFF);
+	CHECK_EQ(c.ssl_handshake_timeout, 10);
+	CHECK_STR(c.ssl_priority, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+	release(&c);
+	/* Every key. */
+	CHECK_EQ(load(&c, MINIMAL CERT "starttls = \"only\";\n"
+	    "ssl_priority = \"NORMAL\";\n"
+	    "ssl_session_ticket_key = \"/etc/ssl/ticket\";\n"
+	    "ssl_verify_client = \"optional\";\n"
+	    "ssl_client_certificate = \"/etc/ssl/ca.pem\";\n"
+	    "ssl_handshake_timeout = 3;\n"
+	    "imap_auth = [\"plain\", \"external\"];\n", err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_EQ(c.starttls, STARTTLS_ONLY);
+	CHECK_EQ(c.nssl_cert, 1);
+	CHECK_STR(c.ssl_cert[0], "/etc/ssl/a.pem");
+	CHECK_STR(c.ssl_key[0], "/etc/ssl/a.key");
+	CHECK_STR(c.ssl_ticket_key, "/etc/ssl/ticket");
+	CHECK_EQ(c.ssl_verify_client, VERIFY_OPTIONAL);
+	CHECK_EQ(c.ssl_handshake_timeout, 3);
+	CHECK_EQ(c.auth_methods, AUTHM_PLAIN | AUTHM_EXTERNAL);
+	config_capa_policy(&c, 0, &p);
+	CHECK_EQ(p.starttls, STARTTLS_ONLY);
+	release(&c);
+	/* Several pairs, for SNI. */
+	CHECK_EQ(load(&c, MINIMAL
+	    "ssl_certificate = [\"/a.pem\", \"/b.pem\"];\n"
+	    "ssl_certificate_key = [\"/a.key\", \"/b.key\"];\n"
+	    "ssl = true;\n", err, sizeof(err)), 0);
+	CHECK_EQ(c.nssl_cert, 2);
+	CHECK_STR(c.ssl_key[1], "/b.key");
+	/* Implicit TLS never offers STARTTLS. */
+	config_capa_policy(&c, 1, &p);
+	CHECK_EQ(p.starttls, STARTTLS_OFF);
+	release(&c);
+	FAILS(MINIMAL "ssl = true;\n", 0, "ssl and starttls need "
+	    "ssl_certificate and ssl_certificate_key");
+	FAILS(MINIMAL "starttls = \"on\";\n", 0, "ssl and starttls need "
+	    "ssl_certificate and ssl_certificate_key");
+	FAILS(MINIMAL "starttls = \"yes\";\n", 3,
+	    "starttls: \"yes\" is not one of the allowed values");
+	FAILS(MINIMAL "ssl_certificate = [\"/a.pem\", \"/b.pem\"];\n"
+	    "ssl_certificate_key = \"/a.key\";\nssl = true;\n", 0,
+	    "ssl_certificate and ssl_certificate_key must name as many files "
+	    "each");
+	FAILS(MINIMAL "ssl_certificate = \"a.pem\";\n", 3,
+	    "ssl_certificate: \"a.pem\" is not an absolute path");
+	FAILS(MINIMAL CERT "ssl_verify_client = \"on\";\n", 0,
+	    "ssl_verify_client needs ssl_client_certificate (the CA that "
+	    "signs client certificates)");
+	FAILS("auth = { passwd_file = \"/etc/imapgate/passwd\"; };\n"
+	    "backend = { exec = [\"/usr/lib/dovecot/imap\"]; ssl = true; };\n", 0,
+	    "backend.ssl and backend.starttls are for backend.connect");
+	FAILS("backend = { connect = [\"h:993\"]; ssl = true; "
+	    "starttls = true; };\n", 0,
+	    "give one of backend.ssl and backend.starttls");
+	FAILS("backend = { connect = [\"unix:/run/imap\"]; ssl = true; };\n",
+	    0, "TLS to a unix socket backend needs backend.ssl_name");
+	FAILS("backend = { connect = [\"h:993\"]; ssl_name = \"a b\"; };\n",
+	    1, "ssl_name: \"a b\" is not a host name or address");
+}
+
+/* Load text with the listen group for port applied. */
+static int
+load_port(struct config *c, const char *text, int port, char *err,
+    size_t errsize)
+{
+	int rc;
+
+	err[0] = '\0';
+	rc = config_load_port(c, write_conf(text), port, err, errsize);
+	unlink(path);
+	return rc;
+}
+
+static void
+config_listen(void)
+{
+	static const char text[] = MINIMAL CERT
+	    "timeout = 30;\n"
+	    "listen = ( { port = 993; ssl = true; timeout = 20; },\n"
+	    "           { port = 143; starttls = \"only\";\n"
+	    "             auth = { failure_delay = 0.5; }; } );\n";
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	CHECK_EQ(load_port(&c, text, 0, err, sizeof(err)), 0);
+	CHECK_EQ(c.nlisten, 2);
+	CHECK_EQ(c.listen_port[0], 993);
+	CHECK_EQ(c.listen_port[1], 143);
+	CHECK_EQ(c.ssl, 0);
+	CHECK_EQ(c.timeout, 30);
+	release(&c);
+	CHECK_EQ(load_port(&c, text, 993, err, sizeof(err)), 0);
+	CHECK_EQ(c.ssl, 1);
+	CHECK_EQ(c.timeout, 20);
+	CHECK_EQ(c.starttls, STARTTLS_OFF);
+	release(&c);
+	CHECK_EQ(load_port(&c, text, 143, err, sizeof(err)), 0);
+	CHECK_EQ(c.ssl, 0);
+	CHECK_EQ(c.starttls, STARTTLS_ONLY);
+	CHECK(c.failure_delay == 0.5);
+	CHECK_EQ(c.timeout, 30);
+	release(&c);
+	/* A port with no group: the top level. */
+	CHECK_EQ(load_port(&c, text, 10143, err, sizeof(err)), 0);
+	CHECK_EQ(c.ssl, 0);
+	CHECK_EQ(c.starttls, STARTTLS_OFF);
+	release(&c);
+	/* Errors name the line. */
+	CHECK_EQ(load_port(&c, MINIMAL "listen = ( { port = 993; bogus = 1; } );\n",
+	    993, err, sizeof(err)), -1);
+	CHECK(strstr(err, ":3: bogus: unknown key") != NULL);
+	release(&c);
+	CHECK_EQ(load_port(&c, MINIMAL "listen = ( { port = 993; ssl = true; } );\n",
+	    993, err, sizeof(err)), -1);
+	CHECK(strstr(err, "ssl and starttls need ssl_certificate") != NULL);
+	release(&c);
+	FAILS(MINIMAL "listen = ( { ssl = true; } );\n", 3,
+	    "listen: a listen group needs a port");
+	FAILS(MINIMAL "listen = ( { port = 1; }, { port = 1; } );\n", 3,
+	    "port: port 1 is listed twice");
+	FAILS(MINIMAL "listen = ( { port = 70000; } );\n", 3,
+	    "port: 70000 is out of range (1..65535)");
+	FAILS(MINIMAL "listen = [ 993 ];\n", 3,
+	    "listen: expected a list of groups, ( { port = 993; ... } )");
+	CHECK_EQ(load_port(&c, MINIMAL
+	    "listen = ( { port = 9; listen = ( { port = 10; } ); } );\n", 9,
+	    err, sizeof(err)), -1);
+	CHECK(strstr(err, "listen groups do not nest") != NULL);
+	release(&c);
+}
+
 void
 suite_config(void)
 {
@@ -388,4 +535,6 @@ suite_config(void)
 	RUN(config_greeting);
 	RUN(config_syntax_error);
 	RUN(config_unreadable);
+	RUN(config_tls);
+	RUN(config_listen);
 }
