@@ -4,8 +4,6 @@
  * may be a bare "+".  Our commands carry fixed tags; the client's tag is
  * put on the final answer by the session.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>

@@ -46,6 +46,7 @@ usage(FILE *f)
 static int
 check_port(struct config *cfg, const char *path, int port)
 {
+	static char last[CONFIG_ERR_MAX];
 	char err[CONFIG_ERR_MAX];
 
 	config_free(cfg);
@@ -56,8 +57,12 @@ check_port(struct config *cfg, const char *path, int port)
 	}
 	/* Certificates and keys are checked by loading them, as a
 	 * connection will; a warning, like the missing files below. */
-	if (tls_wanted(cfg) && tls_init(cfg, err, sizeof(err)) < 0)
+	if (tls_wanted(cfg) && tls_init(cfg, 1, err, sizeof(err)) < 0 &&
+	    strcmp(err, last) != 0) {
 		fprintf(stderr, "imapgate: warning: %s\n", err);
+		/* The same files in every listen group: say it once. */
+		memcpy(last, err, sizeof(last));
+	}
 	return 0;
 }
 
@@ -137,7 +142,7 @@ main(int argc, char *argv[])
 	struct sandbox sb;
 	char err[CONFIG_ERR_MAX];
 	const char *path = CONFIG_PATH, *listen_on = NULL;
-	int opt, test = 0, lfd = -1;
+	int opt, test = 0, lfd = -1, tls_ready = 0;
 
 	while ((opt = getopt(argc, argv, "c:L:tVh")) != -1) {
 		switch (opt) {
@@ -196,6 +201,13 @@ main(int argc, char *argv[])
 		    "or a uid change");
 	signal(SIGPIPE, SIG_IGN);
 	if (lfd >= 0) {
+		/* One configuration for every port: load TLS once, here,
+		 * and every connection inherits it. */
+		if (cfg.nlisten == 0 && tls_wanted(&cfg)) {
+			if (tls_init(&cfg, 0, err, sizeof(err)) < 0)
+				log_fatal("%s", err);
+			tls_ready = 1;
+		}
 		log_info("listening (config %s)", path);
 		conn_accepted(&conn, listener_run(lfd));
 		/* Now the local port is known: its listen group applies. */
@@ -208,7 +220,8 @@ main(int argc, char *argv[])
 		}
 	}
 	/* Before the fork: the session cannot read files once chrooted. */
-	if (tls_wanted(&cfg) && tls_init(&cfg, err, sizeof(err)) < 0) {
+	if (!tls_ready && tls_wanted(&cfg) &&
+	    tls_init(&cfg, 0, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		(void)!write(conn.out, BYE_UNAVAILABLE,
 		    sizeof(BYE_UNAVAILABLE) - 1);

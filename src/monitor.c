@@ -266,6 +266,7 @@ static unsigned
 session_budget(const struct config *c)
 {
 	return (unsigned)(c->timeout * TIMEOUT_TOTAL_FACTOR) +
+	    2 * (unsigned)c->ssl_handshake_timeout +
 	    (unsigned)(c->connect_timeout * (c->nconnect + 1)) +
 	    BACKEND_LOGIN_TIMEOUT + MONITOR_SLACK;
 }

@@ -254,7 +254,8 @@ cdir_init(struct cdir *d, struct chan *from, struct chan *to,
 	d->from = from;
 	d->to = to;
 	d->buf = buf;
-	memcpy(buf, first, firstlen);
+	if (firstlen > 0)
+		memcpy(buf, first, firstlen);
 	d->len = firstlen;
 }
 

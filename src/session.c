@@ -10,7 +10,6 @@
  * The session owns no secrets: credentials go to the monitor and are wiped.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,7 +249,7 @@ handoff(struct session *s)
 	static struct msg_handoff h;
 	struct msg_type_only m;
 	struct chan mail;
-	int fd;
+	int fd = -1;
 
 	h.type = MSG_HANDOFF;
 	if (s->ch.tls != NULL) {

@@ -30,8 +30,10 @@ int tls_wanted(const struct config *c);
 
 /* Load GnuTLS, the certificates, the keys, the CAs and the ticket key
  * this configuration names.  Before the session is forked: it needs the
- * file system.  0, or -1 with a reason naming the key in err. */
-int tls_init(const struct config *c, char *err, size_t errsize);
+ * file system.  thorough (-t): also test that each key matches its
+ * certificate.  0, or -1 with a reason naming the key in err. */
+int tls_init(const struct config *c, int thorough, char *err,
+    size_t errsize);
 
 /* Server handshake on ch (its descriptors become non-blocking) within
  * ssl_handshake_timeout.  0, or -1 with a reason in err. */
