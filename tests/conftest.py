@@ -45,6 +45,7 @@ with warnings.catch_warnings():
 
 sys.path.insert(0, os.path.dirname(__file__))
 import helpers  # noqa: E402
+import tlscerts  # noqa: E402
 
 GATE_BIN = os.environ.get(
     "IMAPGATE_BIN",
@@ -138,6 +139,21 @@ SECTION_OF = {
     # auth services
     "checkpassword": "auth", "http": "auth", "max_penalty": "auth", "penalty_file": "auth",
     "auth_http_header": None, "auth_http_timeout": None, "server_name": None,
+    # TLS (top level; each may also appear inside a `listen` group)
+    "ssl": None, "starttls": None, "ssl_certificate": None, "ssl_certificate_key": None,
+    "ssl_priority": None, "ssl_session_ticket_key": None, "ssl_verify_client": None,
+    "ssl_client_certificate": None, "ssl_handshake_timeout": None,
+    "listen": None,
+    # TLS to the backend: flat names, rendered without the prefix in backend {}
+    "backend_ssl": "backend", "backend_starttls": "backend",
+    "backend_ssl_trusted_certificate": "backend", "backend_ssl_name": "backend",
+}
+
+# Flat names whose key inside their section differs from the flat name.
+KEY_IN_SECTION = {
+    "backend_ssl": "ssl", "backend_starttls": "starttls",
+    "backend_ssl_trusted_certificate": "ssl_trusted_certificate",
+    "backend_ssl_name": "ssl_name",
 }
 
 
@@ -156,15 +172,61 @@ def cfg_value(v):
     raise TypeError(v)
 
 
+def render_group_lines(settings):
+    """The lines of one libconfig group's body from flat names: top-level
+    keys as they are, section keys (SECTION_OF) gathered in `auth = {...};`
+    etc.  A dict value is a nested group as given (`{"auth": {"http": u}}`);
+    names not in SECTION_OF (e.g. a listen group's `port`) stay top-level."""
+    top, sections = [], {}
+    for k, v in settings.items():
+        if v is None:
+            continue
+        if isinstance(v, dict):
+            sections.setdefault(k, []).extend(_verbatim_lines(v))
+            continue
+        sec = SECTION_OF.get(k)
+        line = "%s = %s;" % (KEY_IN_SECTION.get(k, k), cfg_value(v))
+        (top if sec is None else sections.setdefault(sec, [])).append(line)
+    for sec, lines in sections.items():
+        top.append("%s = { %s };" % (sec, " ".join(lines)))
+    return top
+
+
+def _verbatim_lines(group):
+    """A group's body with its keys as given (no flat-name mapping)."""
+    out = []
+    for k, v in group.items():
+        if v is None:
+            continue
+        if isinstance(v, dict):
+            out += ["%s = { %s };" % (k, " ".join(_verbatim_lines(v)))]
+        else:
+            out.append("%s = %s;" % (k, cfg_value(v)))
+    return out
+
+
+def cfg_listen(groups):
+    """`listen` as a libconfig list of groups: [{"port": 993, "ssl": True}]
+    -> ( { port = 993; ssl = true; } )."""
+    out = []
+    for g in groups:
+        out.append("{ " + " ".join(render_group_lines(g)) + " }")
+    return "( " + ", ".join(out) + " )"
+
+
 def render_config(settings, extra_top="", extra_sections=None):
-    """settings: {key: value} with flat key names (see SECTION_OF)."""
+    """settings: {key: value} with flat key names (see SECTION_OF);
+    `listen` is a list of dicts, each rendered like settings."""
     extra_sections = extra_sections or {}
     top, sections = [], {"auth": [], "backend": [], "privsep": []}
     for k, v in settings.items():
         if v is None:
             continue
         sec = SECTION_OF[k]
-        line = "%s = %s;" % (k, cfg_value(v))
+        if k == "listen":
+            line = "listen = %s;" % cfg_listen(v)
+        else:
+            line = "%s = %s;" % (KEY_IN_SECTION.get(k, k), cfg_value(v))
         (top if sec is None else sections[sec]).append(line)
     out = ["# imapgate test configuration"] + top
     for sec, lines in sections.items():
@@ -218,6 +280,8 @@ def user_hashes():
 
 
 class World:
+    certs = None             # tlscerts.Certs when the test uses `tls_certs`
+
     def __init__(self, root, hashes):
         self.root = root
         self.hashes = hashes
@@ -320,10 +384,10 @@ def free_port():
     return port
 
 
-def port_listening(port):
-    """True when 127.0.0.1:port is in LISTEN state (no probe connection,
+def port_listening(port, addr="127.0.0.1"):
+    """True when addr:port (IPv4) is in LISTEN state (no probe connection,
     which would spawn an imapgate)."""
-    want = "0100007F:%04X" % port
+    want = "%08X:%04X" % (int.from_bytes(socket.inet_aton(addr), "little"), port)
     try:
         with open("/proc/net/tcp") as f:
             next(f)
@@ -372,12 +436,14 @@ class Gate:
             return [SSA, "-l", addr] + gate
         raise ValueError(self.mode)
 
-    def start(self):
+    def start(self, port=None):
+        """port: listen on this port (a config naming it, e.g. a `listen`
+        group, was written first); by default a free one is picked."""
         require_binary()
         require_tool(SSA if self.mode != "tcpserver" else TCPSERVER)
         last = None
-        for _ in range(3):            # a port race is retried, not fatal
-            self.port = free_port()
+        for _ in range(1 if port else 3):     # a port race is retried, not fatal
+            self.port = port or free_port()
             logf = open(self.log_path, "ab")
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                          stdout=logf, stderr=logf, start_new_session=True)
@@ -404,6 +470,27 @@ class Gate:
             except AssertionError:
                 c.close()
                 raise AssertionError("no greeting; imapgate log:\n%s" % self.log())
+        return c
+
+    def connect_tls(self, context=None, server_hostname="imap.example.test", greeting=True,
+                    timeout=helpers.DEFAULT_TIMEOUT, source=None, session=None):
+        """An implicit-TLS client (handshake done; with greeting=True the
+        greeting has been read, in c.greeting).  context: an ssl.SSLContext,
+        by default helpers.tls_context() trusting the test CA."""
+        if context is None:
+            context = helpers.tls_context(self.world.certs.ca if self.world.certs else None)
+        c = helpers.Client(self.port, timeout=timeout, source=source)
+        try:
+            c.start_tls(context, server_hostname=server_hostname, session=session)
+        except BaseException:
+            c.close()
+            raise
+        if greeting:
+            try:
+                c.greeting = c.expect_prefix("* OK ")
+            except AssertionError:
+                c.close()
+                raise AssertionError("no greeting over TLS; imapgate log:\n%s" % self.log())
         return c
 
     def log(self):
@@ -461,13 +548,13 @@ def start_gate(world, request):
     counter = [0]
     request.node._imapgate_gates = gates
 
-    def start(mode="inetd", extra_top="", extra_sections=None, **overrides):
+    def start(mode="inetd", extra_top="", extra_sections=None, port=None, **overrides):
         counter[0] += 1
         n = counter[0]
         conf = world.write_config("imapgate-%d.conf" % n, extra_top, extra_sections, **overrides)
         g = Gate(world, mode, conf, os.path.join(world.root, "gate-%d.log" % n))
         gates.append(g)
-        return g.start()
+        return g.start(port)
 
     yield start
     for g in gates:
@@ -509,12 +596,15 @@ def pytest_runtest_makereport(item, call):
             if len(text) > 6000:
                 text = "...\n" + text[-6000:]
             rep.sections.append(("imapgate log %s (%s)" % (os.path.basename(g.log_path), g.mode), text))
-        d = getattr(item, "_imapgate_dovecot", None)
-        if d is not None:
+        for attr, title in (("_imapgate_dovecot", "dovecot log (this test)"),
+                            ("_imapgate_dovecot_tls", "TLS dovecot log (this test)")):
+            d = getattr(item, attr, None)
+            if d is None:
+                continue
             text = d.log(getattr(d, "log_mark", 0))
             if len(text) > 6000:
                 text = "...\n" + text[-6000:]
-            rep.sections.append(("dovecot log (this test)", text))
+            rep.sections.append((title, text))
 
 
 # -- a real Dovecot daemon: the backend for connect mode -----------------------
@@ -646,8 +736,7 @@ class Dovecot:
         require_tool(DOVECOT_BIN)
         last = None
         for _ in range(3):            # a port race is retried, not fatal
-            self.port, self.haproxy_port = free_port(), free_port()
-            if self.port == self.haproxy_port:
+            if not self._pick_ports():
                 continue
             self.write_conf()
             out = open(os.path.join(self.root, "dovecot.out"), "ab")
@@ -659,13 +748,20 @@ class Dovecot:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break
-                if ports_listening((self.port, self.haproxy_port)) \
-                        and os.path.exists(self.unix_path):
+                if self._ready():
                     return self
                 time.sleep(0.02)
             last = self.log() + self._out()
             self.stop()
         pytest.fail("dovecot did not listen; log:\n%s" % last)
+
+    def _pick_ports(self):
+        self.port, self.haproxy_port = free_port(), free_port()
+        return self.port != self.haproxy_port
+
+    def _ready(self):
+        return ports_listening((self.port, self.haproxy_port)) \
+            and os.path.exists(self.unix_path)
 
     def _out(self):
         try:
@@ -926,3 +1022,165 @@ def nginx_auth(world, dovecot):
     n = Nginx(root, dovecot.port).start()
     yield n
     n.stop()
+
+
+# -- TLS: a private test PKI, and a Dovecot daemon that speaks TLS ------------
+
+@pytest.fixture(scope="session")
+def tls_certs():
+    """The session's test PKI (tlscerts.make_certs): CA, server certificates
+    for imap.example.test (+ localhost, 127.0.0.1), other.example.test and
+    wrong.example.test, client certificates CN=alice (CA-signed and
+    self-signed), an unrelated CA, two ticket key files."""
+    root = tempfile.mkdtemp(prefix="imapgate-certs-", dir="/tmp")
+    try:
+        yield tlscerts.make_certs(os.path.join(root, "certs"))
+    finally:
+        if not os.environ.get("IMAPGATE_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def certs(world, tls_certs):
+    """tls_certs, made known to this test's world (gate.connect_tls()
+    then trusts the test CA by default)."""
+    world.certs = tls_certs
+    return tls_certs
+
+
+def tls_settings(certs, *pairs, **more):
+    """Config overrides for a TLS-capable gate: ssl_certificate and
+    ssl_certificate_key from the given tlscerts.Pair objects (default: the
+    imap.example.test one; several give lists), plus `more`."""
+    pairs = pairs or (certs.server,)
+    if len(pairs) == 1:
+        s = {"ssl_certificate": pairs[0].cert, "ssl_certificate_key": pairs[0].key}
+    else:
+        s = {"ssl_certificate": [p.cert for p in pairs],
+             "ssl_certificate_key": [p.key for p in pairs]}
+    s.update(more)
+    return s
+
+
+DOVECOT_TLS_CONF = """\
+# Private Dovecot daemon with TLS, the backend for imapgate's backend.ssl and
+# backend.starttls tests.  On 127.0.0.1 it shows imap.example.test's
+# certificate, on 127.0.0.2 wrong.example.test's (same CA, other name).
+instance_name = imapgate-test-{tag}
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+protocols = imap
+listen = 127.0.0.1 127.0.0.2
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+local 127.0.0.2 {{
+  ssl_cert = <{wrong_cert}
+  ssl_key = <{wrong_key}
+}}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+auth_failure_delay = 0
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+first_valid_gid = 1
+mail_location = maildir:~/Maildir
+login_trusted_networks = 127.0.0.0/8
+imap_id_log = *
+# %c is "TLS" for a login over TLS: the tests read it.
+login_log_format_elements = user=<%u> method=%m rip=%r rport=%{{rport}} lip=%l mpid=%e %c session=<%{{session}}>
+passdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1 127.0.0.2
+    port = {port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1 127.0.0.2
+    port = {ssl_port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"""
+
+
+class TLSDovecot(Dovecot):
+    """A Dovecot daemon with TLS.  On both 127.0.0.1 and 127.0.0.2:
+    `port` is plain IMAP offering STARTTLS, `ssl_port` implicit TLS.
+    127.0.0.1 presents certs.server (imap.example.test, localhost,
+    127.0.0.1), 127.0.0.2 certs.wrong (wrong.example.test only); both are
+    signed by the test CA.  Same users and passwords as `dovecot`."""
+
+    WRONG_HOST = "127.0.0.2"
+
+    def __init__(self, root, hashes, certs):
+        super().__init__(root, hashes)
+        self.certs = certs
+        self.ssl_port = None
+
+    def _pick_ports(self):
+        self.port, self.ssl_port = free_port(), free_port()
+        self.haproxy_port = None
+        return self.port != self.ssl_port
+
+    def _ready(self):
+        return all(port_listening(p, a) for p in (self.port, self.ssl_port)
+                   for a in ("127.0.0.1", self.WRONG_HOST))
+
+    def write_conf(self):
+        c = self.certs
+        with open(self.conf, "w") as f:
+            f.write(DOVECOT_TLS_CONF.format(
+                d=self.root, tag=os.path.basename(self.root), port=self.port,
+                ssl_port=self.ssl_port, cert=c.server.cert, key=c.server.key,
+                wrong_cert=c.wrong.cert, wrong_key=c.wrong.key))
+
+    def addr(self, port=None, host="127.0.0.1"):
+        return "%s:%d" % (host, port or self.port)
+
+    def ssl_addr(self, host="127.0.0.1"):
+        return "%s:%d" % (host, self.ssl_port)
+
+
+@pytest.fixture(scope="session")
+def dovecot_tls_server(privsep_user, user_hashes, tls_certs):
+    """One TLS Dovecot daemon for the whole session (see `dovecot_tls`)."""
+    root = tempfile.mkdtemp(prefix="imapgate-dovecot-tls-", dir="/tmp")
+    d = None
+    try:
+        d = TLSDovecot(root, user_hashes, tls_certs)
+        d.start()
+        yield d
+    finally:
+        if d:
+            d.stop()
+        if not os.environ.get("IMAPGATE_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot_tls(dovecot_tls_server, certs, request):
+    """The session's TLS Dovecot daemon (TLSDovecot), mail emptied and
+    `log_mark` set for this test; its log is attached to a failure report."""
+    if not dovecot_tls_server.alive():
+        dovecot_tls_server.stop()
+        dovecot_tls_server.start()
+    dovecot_tls_server.reset_mail()
+    dovecot_tls_server.log_mark = dovecot_tls_server.log_size()
+    request.node._imapgate_dovecot_tls = dovecot_tls_server
+    return dovecot_tls_server

@@ -10,6 +10,7 @@ import os
 import re
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -77,13 +78,21 @@ class Client:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
-        r, _, _ = select.select([self.sock], [], [], remaining)
-        if not r:
-            raise TimeoutError
+        # TLS: a record already decrypted and buffered by OpenSSL does not
+        # make the socket readable.
+        if not (self.tls and self.sock.pending()):
+            r, _, _ = select.select([self.sock], [], [], remaining)
+            if not r:
+                raise TimeoutError
         try:
             data = self.sock.recv(65536)
         except ConnectionResetError:
             self.reset = True
+            data = b""
+        except ssl.SSLWantReadError:
+            return True         # a partial record or a post-handshake message
+        except (ssl.SSLError, OSError) as e:
+            self.tls_error = e  # an alert, a close without close_notify, ...
             data = b""
         if not data:
             self.eof = True
@@ -92,6 +101,21 @@ class Client:
         return True
 
     reset = False               # the connection ended with a RST, not a FIN
+    tls = False                 # self.sock is an ssl.SSLSocket
+    tls_error = None            # the TLS error that ended the connection
+
+    def start_tls(self, context, server_hostname=None, session=None):
+        """TLS handshake on this connection (implicit TLS, or after the
+        server's STARTTLS OK).  Bytes read but unconsumed before would be
+        pre-TLS plaintext mixed into the TLS stream: there must be none.
+        Raises ssl.SSLError / OSError when the handshake fails."""
+        assert self.buf == b"", "plaintext bytes after STARTTLS's OK: %r" % self.buf
+        self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname,
+                                        session=session, do_handshake_on_connect=False)
+        self.sock.settimeout(self.timeout)
+        self.sock.do_handshake()
+        self.tls = True
+        return self.sock
 
     def _context(self):
         last = self.lines[-5:]
@@ -179,6 +203,129 @@ class Client:
 
     def __exit__(self, *a):
         self.close()
+
+
+# -- TLS --------------------------------------------------------------------------
+
+def tls_context(ca=None, cert=None, alpn=None, verify=True, min_version=None,
+                max_version=None):
+    """A client ssl.SSLContext: trusting `ca` (a PEM file), presenting the
+    client certificate `cert` (a tlscerts.Pair) if given, offering the
+    `alpn` protocols if given.  verify=False accepts any server."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify and ca:
+        ctx.load_verify_locations(ca)
+    elif not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cert is not None:
+        ctx.load_cert_chain(cert.cert, cert.key)
+    if alpn is not None:
+        ctx.set_alpn_protocols(alpn)
+    if min_version is not None:
+        ctx.minimum_version = min_version
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    return ctx
+
+
+def client_hello(server_hostname="imap.example.test", alpn=None):
+    """The bytes of a real TLS ClientHello (from a memory-BIO handshake that
+    goes no further)."""
+    ctx = tls_context(verify=False, alpn=alpn)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=server_hostname)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    data = out.read()
+    assert data[:1] == b"\x16", data[:10]
+    return data
+
+
+def bio_handshake(sock, context, server_hostname=None, timeout=DEFAULT_TIMEOUT):
+    """A TLS handshake driven by hand over `sock`, keeping every raw byte
+    the server sent: returns (sslobj or None, raw bytes received, error).
+    sslobj is None when the handshake failed (error says how: an
+    ssl.SSLError, "eof" or "timeout")."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = context.wrap_bio(inc, out, server_hostname=server_hostname)
+    raw = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            obj.do_handshake()
+            done = True
+        except ssl.SSLWantReadError:
+            done = False
+        except ssl.SSLError as e:
+            try:
+                sock.sendall(out.read())
+            except OSError:
+                pass
+            return None, raw, e
+        pending = out.read()
+        if pending:
+            try:
+                sock.sendall(pending)
+            except OSError as e:
+                return None, raw, e
+        if done:
+            return obj, raw, None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, raw, "timeout"
+        r, _, _ = select.select([sock], [], [], remaining)
+        if not r:
+            return None, raw, "timeout"
+        try:
+            data = sock.recv(65536)
+        except OSError as e:
+            return None, raw, e
+        if not data:
+            return None, raw, "eof"
+        raw += data
+        inc.write(data)
+
+
+def tls_refused(client, context, server_hostname="imap.example.test", timeout=DEFAULT_TIMEOUT):
+    """Try a TLS handshake on `client` (a Client) and read what follows.
+    Returns (refused, lines): refused is True when the handshake failed, or
+    (TLS 1.3: the server judges the client's certificate after the client
+    has finished) the server then closed or sent an alert; lines are the
+    lines read before that."""
+    try:
+        client.start_tls(context, server_hostname=server_hostname)
+    except (ssl.SSLError, OSError):
+        return True, []
+    lines = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if not client._fill(deadline):
+                break
+        except TimeoutError:
+            return False, lines
+        while b"\r\n" in client.buf:
+            line, client.buf = client.buf.split(b"\r\n", 1)
+            lines.append(line)
+    return True, lines
+
+
+def peer_names(sock):
+    """The DNS names in the server certificate's subjectAltName (needs a
+    verifying context)."""
+    cert = sock.getpeercert()
+    return sorted(v for k, v in cert.get("subjectAltName", ()) if k == "DNS")
+
+
+def caps_of(line):
+    """The capability tokens of `* CAPABILITY ...` or a `[CAPABILITY ...]`
+    response code, as a list of str."""
+    m = re.search(rb"(?:^\* CAPABILITY |\[CAPABILITY )([^\]\r\n]*)", line)
+    assert m, "no capability list in %r" % line
+    return m.group(1).decode().split()
 
 
 # -- /proc helpers ------------------------------------------------------------
