@@ -26,6 +26,7 @@
 #include "penalty.h"
 #include "relay.h"
 #include "sandbox.h"
+#include "tls.h"
 
 
 static pid_t session_pid, mail_pid;
@@ -285,24 +286,30 @@ tls_facts_ok(const struct tls_facts *t)
 }
 
 /*
- * EXTERNAL: the certificate's CN is the identity; the authorization
- * identity the client asked for (in a->user) replaces it only where the
- * auth source judges it (auth_http).  1 when the passwd-file must refuse
- * a different one.
+ * EXTERNAL: the identity is the CN of the client's certificate, which
+ * the monitor verifies itself (the session may be lying); the
+ * authorization identity the client asked for (in a->user) replaces it
+ * only where the auth source judges it (auth_http).  0, AUTH_AUTHZ when
+ * the passwd-file must refuse a different one, or AUTH_NO.
  */
 static int
-external_identity(const struct monitor *m, struct msg_auth *a)
+external_identity(const struct monitor *m, struct msg_auth *a,
+    const char **why)
 {
-	const struct tls_facts *t = &a->tls;
-	int mismatch = 0;
+	char cn[USER_MAX + 1];
 
-	if (!t->active || !t->verified || t->cn[0] == '\0')
-		log_fatal("monitor: EXTERNAL without a verified certificate");
+	if (!a->tls.active || tls_verify_client(&a->tls, cn, sizeof(cn)) < 0) {
+		*why = "client certificate does not verify";
+		return AUTH_NO;
+	}
 	if (m->cfg->auth_http != NULL && a->user[0] != '\0')
 		return 0;
-	mismatch = a->user[0] != '\0' && strcmp(a->user, t->cn) != 0;
-	snprintf(a->user, sizeof(a->user), "%s", t->cn);
-	return mismatch;
+	if (a->user[0] != '\0' && strcmp(a->user, cn) != 0) {
+		*why = "authorization identity differs from the certificate";
+		return AUTH_AUTHZ;
+	}
+	snprintf(a->user, sizeof(a->user), "%s", cn);
+	return 0;
 }
 
 static void
@@ -322,8 +329,7 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 		log_fatal("monitor: malformed AUTH message");
 	alarm(0);
 	clock_gettime(CLOCK_MONOTONIC, &m->asked);
-	if (a->mech == MECH_EXTERNAL && external_identity(m, a))
-		a->authz_mismatch = 1;
+	r = a->mech == MECH_EXTERNAL ? external_identity(m, a, &why) : 0;
 	log_escape(m->logname, sizeof(m->logname), a->user, strlen(a->user));
 	memcpy(m->tag, a->tag, sizeof(m->tag));
 	m->mech = a->mech;
@@ -336,11 +342,13 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 	req.attempt = ++m->attempts;
 	req.conn = &m->conn;
 	req.tls = &a->tls;
-	if (a->authz_mismatch) {
+	if (r != 0 || a->authz_mismatch) {
 		memset(&m->reply, 0, sizeof(m->reply));
 		m->reply.wait = -1;
-		why = "authorization identity differs from user";
-		r = AUTH_AUTHZ;
+		if (r == 0) {
+			why = "authorization identity differs from user";
+			r = AUTH_AUTHZ;
+		}
 	} else
 		r = auth_check(m->cfg, &req, &m->reply, &why);
 	/* A challenge answers one response only. */

@@ -44,6 +44,10 @@ struct tls_facts {
 	char	 subject[TLS_DN_MAX], issuer[TLS_DN_MAX];
 	char	 serial[TLS_SERIAL_MAX];	/* hex */
 	char	 fingerprint[41];		/* SHA-1, hex */
+	/* The client's chain, DER, for the monitor to verify itself. */
+	uint32_t ncerts;
+	uint32_t der_len[TLS_CHAIN_CERTS];
+	unsigned char der[TLS_CHAIN_BYTES];
 };
 
 struct msg_auth {

@@ -37,6 +37,7 @@
 	X(gnutls_certificate_allocate_credentials) \
 	X(gnutls_certificate_free_credentials) \
 	X(gnutls_certificate_get_peers) \
+	X(gnutls_certificate_get_trust_list) \
 	X(gnutls_certificate_server_set_request) \
 	X(gnutls_certificate_set_flags) \
 	X(gnutls_certificate_set_x509_key_file2) \
@@ -72,7 +73,8 @@
 	X(gnutls_x509_crt_get_issuer_dn) \
 	X(gnutls_x509_crt_get_serial) \
 	X(gnutls_x509_crt_import) \
-	X(gnutls_x509_crt_init)
+	X(gnutls_x509_crt_init) \
+	X(gnutls_x509_trust_list_verify_crt2)
 
 #define X(f) __typeof__(f) *f;
 static struct { GNUTLS_FUNCS } g;
@@ -334,6 +336,34 @@ name_ok(const char *s, size_t len)
 	return 1;
 }
 
+/* The subject CN, if it is fit to be a user name; else "". */
+static void
+crt_cn(gnutls_x509_crt_t crt, char *cn, size_t size)
+{
+	size_t len = size;
+
+	if (g.gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME,
+	    0, 0, cn, &len) < 0 || !name_ok(cn, len))
+		cn[0] = '\0';
+}
+
+/* Keep the chain's DER for the monitor, as much of it as fits. */
+static void
+keep_chain(const gnutls_datum_t *peers, unsigned int n, struct tls_facts *f)
+{
+	size_t used = 0;
+	unsigned int i;
+
+	for (i = 0; i < n && i < TLS_CHAIN_CERTS; i++) {
+		if (peers[i].size > sizeof(f->der) - used)
+			break;
+		memcpy(f->der + used, peers[i].data, peers[i].size);
+		f->der_len[i] = peers[i].size;
+		used += peers[i].size;
+	}
+	f->ncerts = i;
+}
+
 static void
 cert_facts(gnutls_session_t s, struct tls_facts *f)
 {
@@ -348,16 +378,14 @@ cert_facts(gnutls_session_t s, struct tls_facts *f)
 	f->cert = 1;
 	f->verified = g.gnutls_certificate_verify_peers2(s, &status) == 0 &&
 	    status == 0;
+	keep_chain(peers, n, f);
 	if (g.gnutls_x509_crt_init(&crt) < 0)
 		return;
 	if (g.gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) < 0) {
 		g.gnutls_x509_crt_deinit(crt);
 		return;
 	}
-	len = sizeof(f->cn);
-	if (g.gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME,
-	    0, 0, f->cn, &len) < 0 || !name_ok(f->cn, len))
-		f->cn[0] = '\0';
+	crt_cn(crt, f->cn, sizeof(f->cn));
 	len = sizeof(f->subject);
 	if (g.gnutls_x509_crt_get_dn(crt, f->subject, &len) < 0)
 		f->subject[0] = '\0';
@@ -387,6 +415,48 @@ facts(gnutls_session_t s, struct tls_facts *f)
 	f->active = 1;
 	f->resumed = g.gnutls_session_is_resumed(s) != 0;
 	cert_facts(s, f);
+}
+
+int
+tls_verify_client(const struct tls_facts *f, char *cn, size_t cnsize)
+{
+	static char client_auth[] = GNUTLS_KP_TLS_WWW_CLIENT;
+	gnutls_typed_vdata_st purpose = { GNUTLS_DT_KEY_PURPOSE_OID,
+	    (unsigned char *)client_auth, 0 };
+	gnutls_x509_crt_t crt[TLS_CHAIN_CERTS];
+	gnutls_x509_trust_list_t tl;
+	gnutls_datum_t d;
+	unsigned int i, n = 0, out = 1;
+	size_t used = 0;
+	int ok = -1;
+
+	cn[0] = '\0';
+	if (server_cred == NULL || f->ncerts == 0 ||
+	    f->ncerts > TLS_CHAIN_CERTS)
+		return -1;
+	for (i = 0; i < f->ncerts; i++, n++) {
+		if (f->der_len[i] > sizeof(f->der) - used ||
+		    g.gnutls_x509_crt_init(&crt[i]) < 0)
+			goto done;
+		d.data = (unsigned char *)f->der + used;
+		d.size = f->der_len[i];
+		used += f->der_len[i];
+		if (g.gnutls_x509_crt_import(crt[i], &d,
+		    GNUTLS_X509_FMT_DER) < 0) {
+			n++;
+			goto done;
+		}
+	}
+	g.gnutls_certificate_get_trust_list(server_cred, &tl);
+	if (g.gnutls_x509_trust_list_verify_crt2(tl, crt, n, &purpose, 1, 0,
+	    &out, NULL) == 0 && out == 0) {
+		crt_cn(crt[0], cn, cnsize);
+		ok = cn[0] != '\0' ? 0 : -1;
+	}
+done:
+	for (i = 0; i < n; i++)
+		g.gnutls_x509_crt_deinit(crt[i]);
+	return ok;
 }
 
 int

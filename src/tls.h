@@ -45,6 +45,11 @@ int tls_accept(struct chan *ch, const struct config *c, struct tls_facts *f,
 int tls_connect(struct chan *ch, const struct config *c, const char *name,
     char *err, size_t errsize);
 
+/* The monitor's own check of a client chain the session passed on:
+ * against ssl_client_certificate, for client authentication.  0 with
+ * the subject CN in cn, or -1. */
+int tls_verify_client(const struct tls_facts *f, char *cn, size_t cnsize);
+
 /* Make ch's descriptors non-blocking. */
 void chan_nonblock(const struct chan *ch);
 /* >0 bytes, 0 end of stream, CHAN_AGAIN, or -1 on error. */

@@ -104,6 +104,7 @@ main(int argc, char *argv[])
 	suite_proxy();
 	suite_penalty();
 	suite_cram();
+	suite_tls();
 	printf("%d checks, %d failed\n", checks, checks_failed);
 	/* The last line counts test cases. */
 	printf("%d passed, %d failed\n", cases_passed, cases_failed);

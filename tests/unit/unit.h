@@ -98,5 +98,6 @@ void	suite_log(void);
 void	suite_proxy(void);
 void	suite_penalty(void);
 void	suite_cram(void);
+void	suite_tls(void);
 
 #endif

@@ -1,0 +1,138 @@
+/*
+ * tls_verify_client(): the monitor's own check of the chain a session
+ * passes on for AUTHENTICATE EXTERNAL.  The certificates are made here
+ * with the openssl command (a CA, a client certificate it signs, one
+ * another CA signs), into a fresh directory under /tmp.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tls.h"
+#include "unit.h"
+
+static char dir[64];
+
+static int
+sh(const char *fmt, const char *arg)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd), fmt, arg, arg, arg, arg, arg, arg, arg, arg);
+	return system(cmd);
+}
+
+/* A CA "ca", "alice" signed by it, "eve" signed by another CA "other",
+ * and a server pair for the credentials tls_init() loads. */
+static int
+make_pki(void)
+{
+	static const char script[] =
+	    "cd %s && exec >/dev/null 2>&1 && "
+	    "for c in ca other; do openssl req -x509 -newkey ec "
+	    "-pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=$c "
+	    "-keyout $c.key -out $c.pem || exit 1; done && "
+	    "for u in alice:ca eve:other srv:ca; do n=${u%%:*}; i=${u#*:}; "
+	    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+	    "-subj /CN=$n -keyout $n.key -out $n.csr && "
+	    "openssl x509 -req -in $n.csr -CA $i.pem -CAkey $i.key "
+	    "-CAcreateserial -days 2 -out $n.pem && "
+	    "openssl x509 -in $n.pem -outform DER -out $n.der || exit 1; "
+	    "done";
+
+	snprintf(dir, sizeof(dir), "/tmp/imapgate-unit-tls-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	return sh(script, dir) == 0 ? 0 : -1;
+}
+
+/* facts with the DER file name.der as the whole chain. */
+static void
+load_der(struct tls_facts *f, const char *name)
+{
+	char path[128];
+	FILE *fp;
+	size_t n;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(path, sizeof(path), "%s/%s.der", dir, name);
+	if ((fp = fopen(path, "rb")) == NULL)
+		abort();
+	n = fread(f->der, 1, sizeof(f->der), fp);
+	fclose(fp);
+	f->active = 1;
+	f->ncerts = 1;
+	f->der_len[0] = (uint32_t)n;
+}
+
+static void
+tls_monitor_verifies_chain(void)
+{
+	static struct tls_facts f;
+	struct config c;
+	char err[256], cn[USER_MAX + 1], p[4][128];
+
+	if (make_pki() < 0) {
+		CHECK(!"openssl could not make the test certificates");
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	snprintf(p[0], sizeof(p[0]), "%s/srv.pem", dir);
+	snprintf(p[1], sizeof(p[1]), "%s/srv.key", dir);
+	snprintf(p[2], sizeof(p[2]), "%s/ca.pem", dir);
+	c.path = "unit.conf";
+	c.ssl = 1;
+	c.ssl_cert[0] = p[0];
+	c.ssl_key[0] = p[1];
+	c.nssl_cert = c.nssl_key = 1;
+	c.ssl_priority = (char *)SSL_PRIORITY_DEFAULT;
+	c.ssl_verify_client = VERIFY_OPTIONAL;
+	c.ssl_client_ca = p[2];
+	CHECK_EQ(tls_init(&c, 1, err, sizeof(err)), 0);
+
+	load_der(&f, "alice");
+	CHECK_EQ(tls_verify_client(&f, cn, sizeof(cn)), 0);
+	CHECK_STR(cn, "alice");
+	/* Signed by a CA we do not trust. */
+	load_der(&f, "eve");
+	CHECK_EQ(tls_verify_client(&f, cn, sizeof(cn)), -1);
+	CHECK_STR(cn, "");
+	/* One bit of the signature changed. */
+	load_der(&f, "alice");
+	f.der[f.der_len[0] - 1] ^= 1;
+	CHECK_EQ(tls_verify_client(&f, cn, sizeof(cn)), -1);
+	/* A CN changed: the signature no longer covers it. */
+	load_der(&f, "alice");
+	{
+		unsigned char *q = memmem(f.der, f.der_len[0], "alice", 5);
+
+		CHECK(q != NULL);
+		if (q != NULL)
+			memcpy(q, "admin", 5);
+	}
+	CHECK_EQ(tls_verify_client(&f, cn, sizeof(cn)), -1);
+	/* Lengths the session made up. */
+	load_der(&f, "alice");
+	f.der_len[0] = sizeof(f.der) + 1;
+	CHECK_EQ(tls_verify_client(&f, cn, sizeof(cn)), -1);
+	load_der(&f, "alice");
+	f.ncerts = 0;
+	CHECK_EQ(tls_verify_client(&f, cn, sizeof(cn)), -1);
+	f.ncerts = TLS_CHAIN_CERTS + 1;
+	CHECK_EQ(tls_verify_client(&f, cn, sizeof(cn)), -1);
+	/* Garbage is not a certificate. */
+	memset(&f, 0, sizeof(f));
+	f.ncerts = 1;
+	f.der_len[0] = 100;
+	memset(f.der, 0x30, 100);
+	CHECK_EQ(tls_verify_client(&f, cn, sizeof(cn)), -1);
+	sh("rm -rf %s", dir);
+}
+
+void
+suite_tls(void)
+{
+	RUN(tls_monitor_verifies_chain);
+}
