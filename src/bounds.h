@@ -81,6 +81,7 @@
 #define LISTEN_BACKLOG		511
 #define LISTEN_CHILDREN_MAX	1024	/* connection processes at once */
 #define LISTEN_REAP_MS		200	/* reap exited children this often */
+#define LISTEN_SPARES		2	/* connection processes waiting ahead */
 
 /* Auth services. */
 #define CHECKPW_ARGS_MAX	16	/* auth.checkpassword argv */

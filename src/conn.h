@@ -23,6 +23,8 @@ struct conn {
  * listening one (systemd Accept=no, inetd wait), its fd in c->in; -1 with
  * a reason in err. */
 int conn_find(struct conn *c, char *err, size_t errsize);
+/* The local port of socket fd (a listening one), or 0. */
+int conn_local_port(int fd);
 /* A connection accepted on fd (listener mode). */
 void conn_accepted(struct conn *c, int fd);
 

@@ -1,9 +1,13 @@
 /*
- * The listener: accept, fork, repeat; at most LISTEN_CHILDREN_MAX
- * connection processes at once (beyond that, new connections wait in the
- * kernel's backlog).
+ * The listener keeps LISTEN_SPARES connection processes ready: each is a
+ * monitor with its session already forked and sandboxed, waiting in
+ * accept().  The one that gets a client tells the listener, which forks
+ * a replacement, so no fork() lies between a client's connect and its
+ * greeting.  At most LISTEN_CHILDREN_MAX connection processes at once
+ * (beyond that, new connections wait in the kernel's backlog).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -48,37 +52,80 @@ listener_open(const char *spec, char *err, size_t errsize)
 	return fd;
 }
 
-int
-listener_run(int lfd)
+/* Forget a spare that took a client or died; 1 if pid was one. */
+static int
+spare_gone(pid_t *spare, int n, pid_t pid)
 {
-	struct pollfd pfd = { lfd, POLLIN, 0 };
-	int children = 0, fd;
-	pid_t pid;
+	int i;
 
+	for (i = 0; i < n; i++)
+		if (spare[i] == pid) {
+			spare[i] = 0;
+			return 1;
+		}
+	return 0;
+}
+
+int
+listener_run(int lfd, int *taken)
+{
+	pid_t spare[LISTEN_SPARES] = { 0 }, pid;
+	struct pollfd pfd;
+	int children = 0, spares = 0, pp[2], i;
+
+	(void)lfd;
+	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0)
+		log_fatal("pipe: %s", strerror(errno));
+	pfd.fd = pp[0];
+	pfd.events = POLLIN;
 	for (;;) {
-		while (children > 0 && waitpid(-1, NULL, WNOHANG) > 0)
+		while (children > 0 && (pid = waitpid(-1, NULL, WNOHANG)) > 0) {
 			children--;
-		if (children >= LISTEN_CHILDREN_MAX) {
-			(void)poll(NULL, 0, LISTEN_REAP_MS);
-			continue;
+			spares -= spare_gone(spare, LISTEN_SPARES, pid);
 		}
-		/* Wake now and then to reap even when nobody connects. */
-		if (poll(&pfd, 1, LISTEN_REAP_MS) <= 0)
-			continue;
-		/* No SOCK_CLOEXEC: in exec mode the mail server inherits it. */
-		if ((fd = accept4(lfd, NULL, NULL, 0)) < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				(void)poll(NULL, 0, LISTEN_REAP_MS);
-			continue;
-		}
-		if ((pid = fork()) == 0) {
-			close(lfd);
-			return fd;
-		}
-		if (pid < 0)
-			log_warn("fork: %s", strerror(errno));
-		else
+		/* A spare that took a client says so with its pid. */
+		while (read(pp[0], &pid, sizeof(pid)) == (ssize_t)sizeof(pid))
+			spares -= spare_gone(spare, LISTEN_SPARES, pid);
+		while (spares < LISTEN_SPARES && children < LISTEN_CHILDREN_MAX) {
+			if ((pid = fork()) == 0) {
+				close(pp[0]);
+				*taken = pp[1];
+				return 0;
+			}
+			if (pid < 0) {
+				log_warn("fork: %s", strerror(errno));
+				break;
+			}
+			for (i = 0; spare[i] != 0; i++)
+				;
+			spare[i] = pid;
+			spares++;
 			children++;
-		close(fd);
+		}
+		/* Wake now and then to reap. */
+		(void)poll(&pfd, 1, LISTEN_REAP_MS);
 	}
 }
+
+int
+listener_accept(int lfd)
+{
+	int fd;
+
+	/* No SOCK_CLOEXEC: in exec mode the mail server inherits it. */
+	while ((fd = accept4(lfd, NULL, NULL, 0)) < 0)
+		if (errno != EINTR && errno != ECONNABORTED)
+			(void)poll(NULL, 0, LISTEN_REAP_MS);
+	close(lfd);
+	return fd;
+}
+
+void
+listener_taken(int taken)
+{
+	pid_t me = getpid();
+
+	(void)!write(taken, &me, sizeof(me));
+	close(taken);
+}
+

@@ -1,9 +1,9 @@
 /*
  * Listener mode (-L ADDR:PORT, systemd Accept=no, inetd wait): one
- * long-lived process that loads the configuration once and forks a
- * connection process per client, instead of a super-server exec'ing
- * imapgate each time.  Each connection process is then exactly what a
- * super-server would have started: monitor and session.
+ * long-lived process that loads the configuration (and TLS) once and
+ * forks connection processes ahead of their clients, instead of a
+ * super-server exec'ing imapgate each time.  Each connection process is
+ * then what a super-server would have started: monitor and session.
  */
 #ifndef IMAPGATE_LISTENER_H
 #define IMAPGATE_LISTENER_H
@@ -13,8 +13,12 @@
 /* Listen on "host:port" or "[v6]:port".  The socket, or -1 with err. */
 int listener_open(const char *spec, char *err, size_t errsize);
 
-/* Accept on lfd forever.  Returns only in a connection's child process,
- * with the accepted socket. */
-int listener_run(int lfd);
+/* Keep spare connection processes forever.  Returns only in a spare,
+ * with *taken the descriptor listener_accept() reports on. */
+int listener_run(int lfd, int *taken);
+/* In a spare: wait for a client on lfd, close lfd; the accepted socket. */
+int listener_accept(int lfd);
+/* In a spare with a client: tell the listener (which forks another). */
+void listener_taken(int taken);
 
 #endif

@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "log.h"
 #include "monitor.h"
+#include "msg.h"
 #include "sandbox.h"
 #include "session.h"
 #include "tls.h"
@@ -102,6 +103,21 @@ check_config(const char *path)
 	return 0;
 }
 
+/* The session process, before it reads a client byte: no master
+ * password, chrooted, unprivileged.  0, or -1 with err. */
+static int
+session_prepare(struct config *cfg, const struct sandbox *sb, char *err,
+    size_t errsize)
+{
+	/* The session parses the network: it must not hold the one secret
+	 * that logs in as anybody.  The monitor sends it for the backend
+	 * login only. */
+	if (cfg->master_password != NULL)
+		explicit_bzero(cfg->master_password,
+		    strlen(cfg->master_password));
+	return sandbox_enter(cfg, sb, err, errsize);
+}
+
 /* One connection: fork the session, become its monitor.  No return. */
 static void
 serve(struct config *cfg, const struct conn *conn, const struct sandbox *sb)
@@ -116,13 +132,7 @@ serve(struct config *cfg, const struct conn *conn, const struct sandbox *sb)
 		log_fatal("fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(sp[0]);
-		/* The session parses the network: it must not hold the one
-		 * secret that logs in as anybody.  The monitor sends it for
-		 * the backend login only. */
-		if (cfg->master_password != NULL)
-			explicit_bzero(cfg->master_password,
-			    strlen(cfg->master_password));
-		if (sandbox_enter(cfg, sb, err, sizeof(err)) < 0) {
+		if (session_prepare(cfg, sb, err, sizeof(err)) < 0) {
 			log_err("session: %s", err);
 			(void)!write(conn->out, BYE_UNAVAILABLE,
 			    sizeof(BYE_UNAVAILABLE) - 1);
@@ -134,6 +144,53 @@ serve(struct config *cfg, const struct conn *conn, const struct sandbox *sb)
 	monitor_run(cfg, conn, sb, sp[0], pid);
 }
 
+/*
+ * Listener mode, in a spare: the session is forked and sandboxed before
+ * there is a client; the monitor accepts one and passes it on.  No
+ * return.
+ */
+static void
+serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
+{
+	static struct msg_client mc;
+	char err[CONFIG_ERR_MAX];
+	struct conn conn;
+	int sp[2], fd;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		log_fatal("socketpair: %s", strerror(errno));
+	if ((pid = fork()) < 0)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(sp[0]);
+		close(lfd);
+		close(taken);
+		if (session_prepare(cfg, sb, err, sizeof(err)) < 0) {
+			log_err("session: %s", err);
+			_exit(111);
+		}
+		if (msg_recv_fd(sp[1], &mc, sizeof(mc), &fd) !=
+		    (ssize_t)sizeof(mc) || mc.type != MSG_CLIENT || fd < 0)
+			_exit(0);
+		mc.conn.in = mc.conn.out = fd;
+		session_run(cfg, &mc.conn, sp[1]);
+	}
+	close(sp[1]);
+	conn_accepted(&conn, listener_accept(lfd));
+	mc.type = MSG_CLIENT;
+	mc.conn = conn;
+	if (msg_send_fd(sp[0], &mc, sizeof(mc), conn.in) < 0) {
+		(void)!write(conn.out, BYE_UNAVAILABLE,
+		    sizeof(BYE_UNAVAILABLE) - 1);
+		log_fatal("session gone before its client came");
+	}
+	/* Only now: the listener's fork of a new spare would compete with
+	 * this client's greeting for the CPU. */
+	listener_taken(taken);
+	monitor_run(cfg, &conn, sb, sp[0], pid);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -142,7 +199,7 @@ main(int argc, char *argv[])
 	struct sandbox sb;
 	char err[CONFIG_ERR_MAX];
 	const char *path = CONFIG_PATH, *listen_on = NULL;
-	int opt, test = 0, lfd = -1, tls_ready = 0;
+	int opt, test = 0, lfd = -1, taken = -1;
 
 	while ((opt = getopt(argc, argv, "c:L:tVh")) != -1) {
 		switch (opt) {
@@ -189,8 +246,10 @@ main(int argc, char *argv[])
 		log_err("%s", err);
 		return 111;
 	}
-	if (config_load_port(&cfg, path, lfd == -1 ? atoi(conn.local_port) : 0,
-	    err, sizeof(err)) < 0) {
+	/* The listen group for this port: the connection's, or the
+	 * listening socket's, which is every connection's. */
+	if (config_load_port(&cfg, path, lfd == -1 ? atoi(conn.local_port) :
+	    conn_local_port(lfd), err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
@@ -200,32 +259,20 @@ main(int argc, char *argv[])
 		log_warn("not started as root: the session runs without chroot "
 		    "or a uid change");
 	signal(SIGPIPE, SIG_IGN);
-	if (lfd >= 0) {
-		/* One configuration for every port: load TLS once, here,
-		 * and every connection inherits it. */
-		if (cfg.nlisten == 0 && tls_wanted(&cfg)) {
-			if (tls_init(&cfg, 0, err, sizeof(err)) < 0)
-				log_fatal("%s", err);
-			tls_ready = 1;
-		}
-		log_info("listening (config %s)", path);
-		conn_accepted(&conn, listener_run(lfd));
-		/* Now the local port is known: its listen group applies. */
-		if (cfg.nlisten > 0) {
-			config_free(&cfg);
-			if (config_load_port(&cfg, path, atoi(conn.local_port),
-			    err, sizeof(err)) < 0 ||
-			    sandbox_prepare(&cfg, &sb, err, sizeof(err)) < 0)
-				log_fatal("%s", err);
-		}
-	}
-	/* Before the fork: the session cannot read files once chrooted. */
-	if (!tls_ready && tls_wanted(&cfg) &&
-	    tls_init(&cfg, 0, err, sizeof(err)) < 0) {
+	/* Before the fork: the session cannot read files once chrooted.
+	 * A listener loads it once for every connection. */
+	if (tls_wanted(&cfg) && tls_init(&cfg, 0, err, sizeof(err)) < 0) {
 		log_err("%s", err);
-		(void)!write(conn.out, BYE_UNAVAILABLE,
-		    sizeof(BYE_UNAVAILABLE) - 1);
+		if (lfd < 0)
+			(void)!write(conn.out, BYE_UNAVAILABLE,
+			    sizeof(BYE_UNAVAILABLE) - 1);
 		return 111;
+	}
+	if (lfd >= 0) {
+		log_info("listening on port %d (config %s)",
+		    conn_local_port(lfd), path);
+		listener_run(lfd, &taken);
+		serve_spare(&cfg, &sb, lfd, taken);
 	}
 	serve(&cfg, &conn, &sb);
 }

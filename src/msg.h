@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "bounds.h"
+#include "conn.h"
 
 enum msg_type {
 	MSG_AUTH = 1,		/* session -> monitor: check these credentials */
@@ -24,6 +25,7 @@ enum msg_type {
 	MSG_PIPE,		/* monitor -> session: the mail server's end */
 	MSG_RELAY_KEEP,		/* session -> monitor: TLS, I carry the relay */
 	MSG_RELAY_END,		/* session -> monitor: what the relay moved */
+	MSG_CLIENT,		/* monitor -> spare session: the client's fd */
 };
 
 enum auth_mech {
@@ -118,6 +120,12 @@ struct msg_relay {
 /* MSG_PIPE, MSG_RELAY_KEEP: the type alone (MSG_PIPE with the fd). */
 struct msg_type_only {
 	uint32_t type;
+};
+
+/* Listener mode: a session forked ahead of its client gets it. */
+struct msg_client {
+	uint32_t type;
+	struct conn conn;	/* in and out: the descriptor passed */
 };
 
 struct msg_relay_end {

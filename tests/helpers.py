@@ -403,6 +403,7 @@ def proc_info(pid):
         "root": readlink("/proc/%d/root" % pid),
         "name": st.get("Name"),
         "nonewprivs": st.get("NoNewPrivs"),
+        "state": st.get("State", ""),
     }
 
 

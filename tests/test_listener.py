@@ -33,28 +33,78 @@ def test_listener_exec_sessions(start_gate, mode):
             m.logout()
 
 
+# LISTEN_SPARES in src/bounds.h: connection processes forked ahead.
+SPARES = 2
+
+
+def spares_only(g):
+    """The listener's children are its spares alone, none a zombie."""
+    procs = g.processes()
+    return (len(procs) == 2 * SPARES and
+            not any(p["state"].startswith("Z") for p in procs))
+
+
 @pytest.mark.parametrize("mode", LISTEN_MODES)
 def test_listener_session_sandboxed_and_reaped(start_gate, privsep_user, mode):
     g = start_gate(mode=mode)
+    # Before any client: SPARES monitors (root), each with its session
+    # already sandboxed, waiting.  (systemd-socket-activate without -a
+    # starts imapgate at the first connection only.)
+    if mode == "listen":
+        assert helpers.wait_for(lambda: spares_only(g), timeout=5), \
+            g.processes()
     c = g.connect()
     c.send(b"a NOOP\r\n")
     c.expect(b"a OK NOOP completed")
+    def sessions_now():
+        return [p for p in g.processes()
+                if p["uids"][0] == privsep_user.pw_uid]
+
+    # Ours and the spares (a new one replaces the spare that took us).
+    assert helpers.wait_for(lambda: len(sessions_now()) == SPARES + 1,
+                            timeout=5), g.processes()
     procs = g.processes()
-    sessions = [p for p in procs if p["uids"][0] == privsep_user.pw_uid]
-    assert len(sessions) == 1, procs
-    s = sessions[0]
-    assert s["root"] == g.world.chroot, s
-    monitor = [p for p in procs if p["pid"] == s["ppid"]]
-    assert monitor and monitor[0]["uids"][0] == 0, procs
+    sessions = sessions_now()
+    for s in sessions:
+        assert s["root"] == g.world.chroot, s
+        assert s["nonewprivs"] == "1", s
+        monitor = [p for p in procs if p["pid"] == s["ppid"]]
+        assert monitor and monitor[0]["uids"][0] == 0, procs
+    before = {s["pid"] for s in sessions}
     c.send(b"b LOGOUT\r\n")
     c.expect(b"* BYE Logging out")
     c.expect(b"b OK LOGOUT completed")
     c.assert_closed()
-    # The listener reaps its connection processes: none is left, not
-    # even as a zombie; the listener alone remains.
-    assert helpers.wait_for(lambda: g.processes() == [], timeout=5), \
+    # The listener reaps the connection's processes, zombies included:
+    # the spares alone remain, and our session is gone.
+    assert helpers.wait_for(lambda: spares_only(g), timeout=5), \
         g.processes()
+    after = {p["pid"] for p in g.processes()
+             if p["uids"][0] == privsep_user.pw_uid}
+    assert len(before - after) == 1, (before, after)
     assert g.proc.poll() is None
+
+
+@pytest.mark.parametrize("mode", LISTEN_MODES)
+def test_listener_spare_waits_without_a_client(start_gate, mode):
+    """A spare's session reads nothing until the monitor passes it a
+    client; many clients in a row each get a fresh pair."""
+    g = start_gate(mode=mode)
+    seen = set()
+    for i in range(4):
+        c = g.connect()
+        c.send(b"a NOOP\r\n")
+        c.expect(b"a OK NOOP completed")
+        c.send(b"b LOGOUT\r\n")
+        c.expect(b"* BYE Logging out")
+        c.expect(b"b OK LOGOUT completed")
+        c.assert_closed()
+    assert helpers.wait_for(lambda: spares_only(g), timeout=5), \
+        g.processes()
+    # Each connection had its own session process.
+    pids = re.findall(r"imapgate\[(\d+)\]: session closed", g.log())
+    seen.update(pids)
+    assert len(seen) == 4, g.log()
 
 
 @pytest.mark.parametrize("mode", LISTEN_MODES)
