@@ -118,6 +118,21 @@ session_prepare(struct config *cfg, const struct sandbox *sb, char *err,
 	return sandbox_enter(cfg, sb, err, errsize);
 }
 
+/* The monitor-session socketpair and the fork: the session gets sp[1],
+ * the monitor sp[0] (each end closed where it is not used). */
+static pid_t
+fork_session(int sp[2])
+{
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		log_fatal("socketpair: %s", strerror(errno));
+	if ((pid = fork()) < 0)
+		log_fatal("fork: %s", strerror(errno));
+	close(sp[pid == 0 ? 0 : 1]);
+	return pid;
+}
+
 /* One connection: fork the session, become its monitor.  No return. */
 static void
 serve(struct config *cfg, const struct conn *conn, const struct sandbox *sb)
@@ -126,12 +141,7 @@ serve(struct config *cfg, const struct conn *conn, const struct sandbox *sb)
 	int sp[2];
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		log_fatal("socketpair: %s", strerror(errno));
-	if ((pid = fork()) < 0)
-		log_fatal("fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(sp[0]);
+	if ((pid = fork_session(sp)) == 0) {
 		if (session_prepare(cfg, sb, err, sizeof(err)) < 0) {
 			log_err("session: %s", err);
 			(void)!write(conn->out, BYE_UNAVAILABLE,
@@ -140,7 +150,6 @@ serve(struct config *cfg, const struct conn *conn, const struct sandbox *sb)
 		}
 		session_run(cfg, conn, sp[1]);
 	}
-	close(sp[1]);
 	monitor_run(cfg, conn, sb, sp[0], pid);
 }
 
@@ -158,12 +167,7 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 	int sp[2], fd;
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		log_fatal("socketpair: %s", strerror(errno));
-	if ((pid = fork()) < 0)
-		log_fatal("fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(sp[0]);
+	if ((pid = fork_session(sp)) == 0) {
 		close(lfd);
 		close(taken);
 		if (session_prepare(cfg, sb, err, sizeof(err)) < 0) {
@@ -176,7 +180,6 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 		mc.conn.in = mc.conn.out = fd;
 		session_run(cfg, &mc.conn, sp[1]);
 	}
-	close(sp[1]);
 	conn_accepted(&conn, listener_accept(lfd));
 	mc.type = MSG_CLIENT;
 	mc.conn = conn;

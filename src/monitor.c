@@ -464,13 +464,27 @@ serve_handoff(struct monitor *m, struct msg_handoff *h, ssize_t n)
 }
 
 
+/* Logged in, for good: no deadline, no master password, and the
+ * session's sandbox for this process too. */
+static void
+drop_privileges(struct monitor *m)
+{
+	char err[CONFIG_ERR_MAX];
+
+	alarm(0);
+	if (m->cfg->master_password != NULL)
+		explicit_bzero(m->cfg->master_password,
+		    strlen(m->cfg->master_password));
+	if (sandbox_enter(m->cfg, m->sb, err, sizeof(err)) < 0)
+		log_fatal("relay: %s", err);
+}
+
 /* Connect mode, logged in: this process, unprivileged from here on,
  * carries the relay; the session is gone. */
 static void
 serve_relay(struct monitor *m, struct msg_relay *r, ssize_t n, int bfd)
 {
 	struct relay_stats st;
-	char err[CONFIG_ERR_MAX];
 
 	if (bfd < 0 || n < (ssize_t)MSG_RELAY_HDR ||
 	    r->client_len > m->cfg->client_buffer ||
@@ -479,12 +493,7 @@ serve_relay(struct monitor *m, struct msg_relay *r, ssize_t n, int bfd)
 		log_fatal("monitor: malformed RELAY message");
 	close(m->fd);
 	reap_session();
-	alarm(0);
-	if (m->cfg->master_password != NULL)
-		explicit_bzero(m->cfg->master_password,
-		    strlen(m->cfg->master_password));
-	if (sandbox_enter(m->cfg, m->sb, err, sizeof(err)) < 0)
-		log_fatal("relay: %s", err);
+	drop_privileges(m);
 	relay_run(m->conn.in, m->conn.out, bfd, r->data, r->client_len,
 	    r->data + r->client_len, r->backend_len, m->cfg->proxy_timeout,
 	    &st);
@@ -499,16 +508,9 @@ serve_relay(struct monitor *m, struct msg_relay *r, ssize_t n, int bfd)
 static void
 serve_relay_keep(struct monitor *m, ssize_t n)
 {
-	char err[CONFIG_ERR_MAX];
-
 	if (n != (ssize_t)sizeof(struct msg_type_only))
 		log_fatal("monitor: malformed RELAY_KEEP message");
-	alarm(0);
-	if (m->cfg->master_password != NULL)
-		explicit_bzero(m->cfg->master_password,
-		    strlen(m->cfg->master_password));
-	if (sandbox_enter(m->cfg, m->sb, err, sizeof(err)) < 0)
-		log_fatal("relay: %s", err);
+	drop_privileges(m);
 	m->state = ST_END;
 }
 
