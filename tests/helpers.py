@@ -817,3 +817,13 @@ class AuthHTTPServer:
                 os.unlink(self.unix_path)
             except OSError:
                 pass
+
+
+def mail_roundtrip(m, msgs):
+    """APPEND msgs to an empty INBOX through imaplib connection m, then
+    FETCH each back and compare, byte for byte."""
+    for msg in msgs:
+        assert m.append("INBOX", None, None, msg)[0] == "OK"
+    assert m.select("INBOX") == ("OK", [str(len(msgs)).encode()])
+    for i, msg in enumerate(msgs, 1):
+        assert m.fetch(str(i), "(BODY.PEEK[])")[1][0][1] == msg

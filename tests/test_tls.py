@@ -287,11 +287,7 @@ def test_imaplib_implicit_tls_session(start_gate, certs, mode):
         typ, data = m.login("alice", "secret")
         assert typ == "OK" and data[0].endswith(b"Logged in"), data
         msgs = [make_message("small"), make_message("large", 400000)]
-        for msg in msgs:
-            assert m.append("INBOX", None, None, msg)[0] == "OK"
-        assert m.select("INBOX") == ("OK", [b"2"])
-        for i, msg in enumerate(msgs, 1):
-            assert m.fetch(str(i), "(BODY.PEEK[])")[1][0][1] == msg
+        helpers.mail_roundtrip(m, msgs)
         m.logout()
     assert_no_password_in_log(g, "secret")
 

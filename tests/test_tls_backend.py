@@ -167,11 +167,7 @@ def test_client_tls_in_connect_mode(start_gate, dovecot, dovecot_tls, certs, cli
         typ, data = m.login("bob", conftest.USERS["bob"][0])
         assert typ == "OK" and data[0].endswith(b"Logged in"), data
         msgs = [make_message("one"), make_message("two", 1500000)]
-        for msg in msgs:
-            assert m.append("INBOX", None, None, msg)[0] == "OK"
-        assert m.select("INBOX") == ("OK", [b"2"])
-        for i, msg in enumerate(msgs, 1):
-            assert m.fetch(str(i), "(BODY.PEEK[])")[1][0][1] == msg
+        helpers.mail_roundtrip(m, msgs)
         m.logout()
     finally:
         try:
