@@ -625,7 +625,50 @@ apply_ssl_certificate_key(struct ctx *x, const config_setting_t *s)
 static int
 apply_ssl_priority(struct ctx *x, const config_setting_t *s)
 {
+	if (x->c->ssl_protocols_set)
+		return fail(x, s, "give ssl_priority or ssl_protocols, not both");
+	x->c->ssl_priority_set = 1;
 	return get_string(x, s, &x->c->ssl_priority);
+}
+
+/* nginx's ssl_protocols, as the GnuTLS priority string it stands for. */
+static int
+apply_ssl_protocols(struct ctx *x, const config_setting_t *s)
+{
+	static const char *const names[][2] = { { "TLSv1", "TLS1.0" },
+	    { "TLSv1.1", "TLS1.1" }, { "TLSv1.2", "TLS1.2" },
+	    { "TLSv1.3", "TLS1.3" } };
+	char *v[5] = { 0 }, prio[128];
+	size_t i, j;
+	int n, rc = 0;
+
+	if (x->c->ssl_priority_set)
+		return fail(x, s, "give ssl_priority or ssl_protocols, not both");
+	if ((n = get_strings(x, s, v, 4)) < 0)
+		return -1;
+	snprintf(prio, sizeof(prio), "NORMAL:-VERS-ALL");
+	for (i = 0; i < (size_t)n && rc == 0; i++) {
+		for (j = 0; j < 4 && strcmp(v[i], names[j][0]) != 0; j++)
+			;
+		if (j == 4)
+			rc = fail(x, config_setting_get_elem(s, (int)i),
+			    "\"%s\" is not one of TLSv1, TLSv1.1, TLSv1.2, "
+			    "TLSv1.3", v[i]);
+		else
+			snprintf(prio + strlen(prio), sizeof(prio) - strlen(prio),
+			    ":+VERS-%s", names[j][1]);
+	}
+	if (rc == 0 && n == 0)
+		rc = fail(x, s, "empty: name at least one protocol");
+	for (i = 0; i < (size_t)n; i++)
+		free(v[i]);
+	if (rc < 0)
+		return -1;
+	x->c->ssl_protocols_set = 1;
+	free(x->c->ssl_priority);
+	if ((x->c->ssl_priority = strdup(prio)) == NULL)
+		return fail(x, s, "out of memory");
+	return 0;
 }
 
 static int
@@ -764,6 +807,7 @@ static const struct key keys[] = {
 	{ NULL, "ssl_certificate", K_LIST, apply_ssl_certificate },
 	{ NULL, "ssl_certificate_key", K_LIST, apply_ssl_certificate_key },
 	{ NULL, "ssl_priority", K_STRING, apply_ssl_priority },
+	{ NULL, "ssl_protocols", K_LIST, apply_ssl_protocols },
 	{ NULL, "ssl_session_ticket_key", K_STRING, apply_ssl_ticket_key },
 	{ NULL, "ssl_verify_client", K_STRING, apply_ssl_verify_client },
 	{ NULL, "ssl_client_certificate", K_STRING,

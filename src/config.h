@@ -65,6 +65,7 @@ struct config {
 	char	*ssl_cert[SSL_CERTS_MAX + 1], *ssl_key[SSL_CERTS_MAX + 1];
 	int	 nssl_cert, nssl_key;
 	char	*ssl_priority;
+	int	 ssl_priority_set, ssl_protocols_set;	/* one or the other */
 	char	*ssl_ticket_key;		/* ssl_session_ticket_key */
 	enum ssl_verify ssl_verify_client;
 	char	*ssl_client_ca;			/* ssl_client_certificate */

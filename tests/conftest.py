@@ -141,7 +141,7 @@ SECTION_OF = {
     "auth_http_header": None, "auth_http_timeout": None, "server_name": None,
     # TLS (top level; each may also appear inside a `listen` group)
     "ssl": None, "starttls": None, "ssl_certificate": None, "ssl_certificate_key": None,
-    "ssl_priority": None, "ssl_session_ticket_key": None, "ssl_verify_client": None,
+    "ssl_priority": None, "ssl_protocols": None, "ssl_session_ticket_key": None, "ssl_verify_client": None,
     "ssl_client_certificate": None, "ssl_handshake_timeout": None,
     "listen": None,
     # TLS to the backend: flat names, rendered without the prefix in backend {}

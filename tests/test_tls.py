@@ -648,6 +648,19 @@ def test_ssl_priority_applies(start_gate, certs):
     login_exec(c)
 
 
+def test_ssl_protocols_like_nginx(start_gate, certs):
+    """nginx's ssl_protocols works too: TLSv1.3 only refuses a client
+    that stops at TLS 1.2 and serves a TLS 1.3 one."""
+    g = start_gate(**tls_settings(certs, ssl=True, ssl_protocols=["TLSv1.3"]))
+    c = g.connect(greeting=False)
+    with pytest.raises((ssl.SSLError, OSError)):
+        c.start_tls(ctx(certs, max_version=ssl.TLSVersion.TLSv1_2), server_hostname=NAME)
+    c.close()
+    c = g.connect_tls()
+    assert c.sock.version() == "TLSv1.3"
+    login_exec(c)
+
+
 def test_default_priority_is_tls12_or_13(start_gate, certs):
     """The default priority allows TLS 1.3 and 1.2 only."""
     g = start_gate(**tls_settings(certs, ssl=True))

@@ -421,6 +421,23 @@ config_tls(void)
 	config_capa_policy(&c, 1, &p);
 	CHECK_EQ(p.starttls, STARTTLS_OFF);
 	release(&c);
+	/* nginx's ssl_protocols: shorthand for a priority string. */
+	CHECK_EQ(load(&c, MINIMAL "ssl_protocols = [\"TLSv1.3\"];\n", err,
+	    sizeof(err)), 0);
+	CHECK_STR(c.ssl_priority, "NORMAL:-VERS-ALL:+VERS-TLS1.3");
+	release(&c);
+	CHECK_EQ(load(&c, MINIMAL "ssl_protocols = [\"TLSv1.2\", \"TLSv1.3\"];\n",
+	    err, sizeof(err)), 0);
+	CHECK_STR(c.ssl_priority,
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3");
+	release(&c);
+	FAILS(MINIMAL "ssl_protocols = [\"SSLv3\"];\n", 3, "ssl_protocols: "
+	    "\"SSLv3\" is not one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3");
+	FAILS(MINIMAL "ssl_protocols = [];\n", 3,
+	    "ssl_protocols: empty: name at least one protocol");
+	FAILS(MINIMAL "ssl_priority = \"NORMAL\";\n"
+	    "ssl_protocols = [\"TLSv1.3\"];\n", 4,
+	    "ssl_protocols: give ssl_priority or ssl_protocols, not both");
 	FAILS(MINIMAL "ssl = true;\n", 0, "ssl and starttls need "
 	    "ssl_certificate and ssl_certificate_key");
 	FAILS(MINIMAL "starttls = \"on\";\n", 0, "ssl and starttls need "
