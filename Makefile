@@ -36,7 +36,7 @@ HDRS	= $(wildcard src/*.h)
 # What the unit tests link: the pure parts, plus config and passwd-file.
 UNIT_SRCS = src/imap_parse.c src/sasl.c src/capability.c src/config.c \
 	    src/auth_passwd.c src/log.c src/cidr.c src/proxy.c src/cram.c \
-	    src/penalty.c src/dl.c src/tls.c src/clock.c
+	    src/penalty.c src/dl.c src/tls.c src/clock.c src/msg.c
 UNIT_TESTS = $(wildcard tests/unit/test_*.c)
 
 .PHONY: all check demo install clean fuzz unit unit-asan deps

@@ -127,6 +127,10 @@
 #define TLS_BYE_MS		1000	/* the most a close_notify may take */
 #define TLS_CHAIN_CERTS		4	/* client certificates passed on ... */
 #define TLS_CHAIN_BYTES		16384	/* ... and their DER bytes in all */
+#define SSL_CHAIN_MAX		8	/* certificates in one ssl_certificate */
+#define TLS_SIGNS_MAX		2	/* signatures the monitor makes per connection */
+#define TLS_SIGN_DATA_MAX	2048	/* what a handshake signs */
+#define TLS_SIG_MAX		1024	/* a signature (RSA 8192: 1024 bytes) */
 #define LISTEN_MAX		16	/* listen groups */
 
 #endif

@@ -150,6 +150,14 @@ serve(struct config *cfg, const struct conn *conn, const struct sandbox *sb)
 		}
 		session_run(cfg, conn, sp[1]);
 	}
+	/* Only now, in the monitor: the session never holds the keys. */
+	if (tls_load_keys(cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		kill(pid, SIGKILL);
+		(void)!write(conn->out, BYE_UNAVAILABLE,
+		    sizeof(BYE_UNAVAILABLE) - 1);
+		_exit(111);
+	}
 	monitor_run(cfg, conn, sb, sp[0], pid);
 }
 
@@ -179,6 +187,12 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 			_exit(0);
 		mc.conn.in = mc.conn.out = fd;
 		session_run(cfg, &mc.conn, sp[1]);
+	}
+	if (tls_load_keys(cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		/* Not a fork a second for ever from the listener. */
+		sleep(1);
+		_exit(111);
 	}
 	conn_accepted(&conn, listener_accept(lfd));
 	mc.type = MSG_CLIENT;

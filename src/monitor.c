@@ -40,6 +40,7 @@ union msg_any {
 	struct msg_client_addr	addr;
 	struct msg_challenge	challenge;
 	struct msg_relay_end	end;
+	struct msg_sign		sign;
 };
 
 /* What the monitor expects next from the session.  With TLS the session
@@ -528,6 +529,18 @@ serve_relay_end(struct monitor *m, struct msg_relay_end *e, ssize_t n)
 	monitor_finish();
 }
 
+/* A TLS handshake's signature, with a key only this process holds. */
+static void
+serve_sign(struct monitor *m, struct msg_sign *s, ssize_t n)
+{
+	static struct msg_signature r;
+
+	if (n != (ssize_t)sizeof(*s) || tls_sign(s, &r) < 0)
+		log_fatal("monitor: malformed or one too many SIGN messages");
+	if (msg_send(m->fd, &r, sizeof(r)) < 0)
+		monitor_finish();
+}
+
 /* The client's address from a PROXY header the session read. */
 static void
 serve_client_addr(struct monitor *m, struct msg_client_addr *a, ssize_t n)
@@ -580,6 +593,8 @@ monitor_run(const struct config *cfg, const struct conn *conn,
 			log_fatal("monitor: unexpected descriptor");
 		if (msg.type == MSG_AUTH && m.state == ST_AUTH)
 			serve_auth(&m, &msg.auth, n);
+		else if (msg.type == MSG_SIGN && m.state == ST_AUTH)
+			serve_sign(&m, &msg.sign, n);
 		else if (msg.type == MSG_CHALLENGE && m.state == ST_AUTH)
 			serve_challenge(&m, n);
 		else if (msg.type == MSG_CLIENT_ADDR && m.state == ST_AUTH)

@@ -26,6 +26,8 @@ enum msg_type {
 	MSG_RELAY_KEEP,		/* session -> monitor: TLS, I carry the relay */
 	MSG_RELAY_END,		/* session -> monitor: what the relay moved */
 	MSG_CLIENT,		/* monitor -> spare session: the client's fd */
+	MSG_SIGN,		/* session -> monitor: sign with the TLS key */
+	MSG_SIGNATURE,		/* monitor -> session */
 };
 
 enum auth_mech {
@@ -120,6 +122,24 @@ struct msg_relay {
 /* MSG_PIPE, MSG_RELAY_KEEP: the type alone (MSG_PIPE with the fd). */
 struct msg_type_only {
 	uint32_t type;
+};
+
+/* A TLS handshake's signature, made by the monitor with a key the
+ * session never holds. */
+struct msg_sign {
+	uint32_t type;
+	uint32_t key;		/* which ssl_certificate_key */
+	uint32_t hashed;	/* data is a hash (sign_hash) */
+	uint32_t algo;		/* gnutls_sign_algorithm_t */
+	uint32_t flags;
+	uint32_t len;
+	unsigned char data[TLS_SIGN_DATA_MAX];
+};
+
+struct msg_signature {
+	uint32_t type;
+	uint32_t len;		/* 0: it failed */
+	unsigned char sig[TLS_SIG_MAX];
 };
 
 /* Listener mode: a session forked ahead of its client gets it. */

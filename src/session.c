@@ -1006,6 +1006,7 @@ session_run(const struct config *cfg, const struct conn *conn_in,
 	s.mon = monitor_fd;
 	s.ch.in = conn.in;
 	s.ch.out = conn.out;
+	tls_sign_via(monitor_fd);
 	s.buf = session_buf;
 	s.size = cfg->client_buffer;
 	s.mode = M_CMD;

@@ -21,11 +21,13 @@
 #include <arpa/inet.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
 #include "clock.h"
 #include "dl.h"
+#include "msg.h"
 #include "tls.h"
 
 #define LIBGNUTLS	"libgnutls.so.30"
@@ -50,11 +52,22 @@
 	X(gnutls_error_is_fatal) \
 	X(gnutls_handshake) \
 	X(gnutls_hash_fast) \
+	X(gnutls_free) \
 	X(gnutls_init) \
+	X(gnutls_load_file) \
+	X(gnutls_malloc) \
+	X(gnutls_pcert_list_import_x509_file) \
+	X(gnutls_certificate_set_key) \
 	X(gnutls_priority_deinit) \
 	X(gnutls_priority_init2) \
 	X(gnutls_priority_set) \
+	X(gnutls_privkey_import_ext4) \
+	X(gnutls_privkey_import_x509_raw) \
+	X(gnutls_privkey_init) \
+	X(gnutls_privkey_sign_data2) \
+	X(gnutls_privkey_sign_hash2) \
 	X(gnutls_protocol_get_name) \
+	X(gnutls_pubkey_get_pk_algorithm) \
 	X(gnutls_protocol_get_version) \
 	X(gnutls_record_check_pending) \
 	X(gnutls_record_get_direction) \
@@ -64,6 +77,7 @@
 	X(gnutls_session_is_resumed) \
 	X(gnutls_session_set_verify_cert) \
 	X(gnutls_session_ticket_enable_server) \
+	X(gnutls_sign_supports_pk_algorithm) \
 	X(gnutls_strerror) \
 	X(gnutls_transport_set_int2) \
 	X(gnutls_x509_crt_deinit) \
@@ -81,6 +95,20 @@ static struct { GNUTLS_FUNCS } g;
 #undef X
 
 static gnutls_certificate_credentials_t server_cred, backend_cred;
+
+/*
+ * The server's private keys never reach the session: it holds the
+ * certificates and, for each key, a stand-in whose signatures are made
+ * by the monitor (MSG_SIGN), which alone reads the key files, after the
+ * fork.  The monitor signs at most TLS_SIGNS_MAX times per connection.
+ */
+static gnutls_pcert_st pcert[SSL_CERTS_MAX][SSL_CHAIN_MAX];
+static gnutls_privkey_t stand_in[SSL_CERTS_MAX];
+static int pk_algo[SSL_CERTS_MAX];
+static unsigned int pk_bits[SSL_CERTS_MAX];
+static gnutls_privkey_t keys[SSL_CERTS_MAX];	/* the monitor's */
+static int nkeys, sign_fd = -1;
+static unsigned int signs;
 static gnutls_priority_t priority;
 static unsigned char ticket_key[64];
 static gnutls_datum_t ticket = { ticket_key, 0 };
@@ -150,6 +178,160 @@ load_ticket_key(const char *path, char *why, size_t whysize)
 	return 0;
 }
 
+/* The session's side of a signature: ask the monitor. */
+static int
+remote_sign(void *userdata, int hashed, gnutls_sign_algorithm_t algo,
+    unsigned int flags, const gnutls_datum_t *in, gnutls_datum_t *sig)
+{
+	static struct msg_sign m;
+	static struct msg_signature r;
+
+	if (sign_fd < 0 || in->size > sizeof(m.data))
+		return GNUTLS_E_PK_SIGN_FAILED;
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_SIGN;
+	m.key = (uint32_t)(uintptr_t)userdata;
+	m.hashed = (uint32_t)hashed;
+	m.algo = (uint32_t)algo;
+	m.flags = flags;
+	m.len = in->size;
+	memcpy(m.data, in->data, in->size);
+	if (msg_send(sign_fd, &m, sizeof(m)) < 0 ||
+	    msg_recv(sign_fd, &r, sizeof(r)) != (ssize_t)sizeof(r) ||
+	    r.type != MSG_SIGNATURE || r.len == 0 || r.len > sizeof(r.sig) ||
+	    (sig->data = (*g.gnutls_malloc)(r.len)) == NULL)
+		return GNUTLS_E_PK_SIGN_FAILED;
+	memcpy(sig->data, r.sig, r.len);
+	sig->size = r.len;
+	return 0;
+}
+
+static int
+remote_sign_data(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
+    void *userdata, unsigned int flags, const gnutls_datum_t *data,
+    gnutls_datum_t *sig)
+{
+	(void)key;
+	return remote_sign(userdata, 0, algo, flags, data, sig);
+}
+
+static int
+remote_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
+    void *userdata, unsigned int flags, const gnutls_datum_t *hash,
+    gnutls_datum_t *sig)
+{
+	(void)key;
+	return remote_sign(userdata, 1, algo, flags, hash, sig);
+}
+
+/* What GnuTLS asks of a key to choose a signature: from the
+ * certificate's public key. */
+static int
+remote_info(gnutls_privkey_t key, unsigned int flags, void *userdata)
+{
+	int i = (int)(uintptr_t)userdata;
+
+	(void)key;
+	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO)
+		return pk_algo[i];
+	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO_BITS)
+		return (int)pk_bits[i];
+	if (flags & GNUTLS_PRIVKEY_INFO_HAVE_SIGN_ALGO)
+		return g.gnutls_sign_supports_pk_algorithm(
+		    (gnutls_sign_algorithm_t)GNUTLS_FLAGS_TO_SIGN_ALGO(flags),
+		    (gnutls_pk_algorithm_t)pk_algo[i]);
+	return -1;
+}
+
+/* Certificate pair i for the session: the chain, and a stand-in key. */
+static int
+add_stand_in(int i, const char *cert)
+{
+	unsigned int n = SSL_CHAIN_MAX;
+	int r;
+
+	if ((r = g.gnutls_pcert_list_import_x509_file(pcert[i], &n, cert,
+	    GNUTLS_X509_FMT_PEM, NULL, NULL, 0)) < 0)
+		return r;
+	if ((pk_algo[i] = g.gnutls_pubkey_get_pk_algorithm(pcert[i][0].pubkey,
+	    &pk_bits[i])) < 0)
+		return pk_algo[i];
+	if ((r = g.gnutls_privkey_init(&stand_in[i])) < 0 ||
+	    (r = g.gnutls_privkey_import_ext4(stand_in[i], (void *)(uintptr_t)i,
+	    remote_sign_data, remote_sign_hash, NULL, NULL, remote_info,
+	    0)) < 0)
+		return r;
+	/* Names NULL: GnuTLS takes them from the certificate, for SNI. */
+	return g.gnutls_certificate_set_key(server_cred, NULL, 0, pcert[i],
+	    (int)n, stand_in[i]);
+}
+
+void
+tls_sign_via(int fd)
+{
+	sign_fd = fd;
+}
+
+int
+tls_load_keys(const struct config *c, char *err, size_t errsize)
+{
+	gnutls_datum_t d;
+	int i, r;
+
+	signs = 0;
+	if (!server_side(c))
+		return 0;
+	for (i = 0; i < c->nssl_cert; i++) {
+		d.data = NULL;
+		if ((r = g.gnutls_privkey_init(&keys[i])) < 0 ||
+		    (r = g.gnutls_load_file(c->ssl_key[i], &d)) < 0 ||
+		    (r = g.gnutls_privkey_import_x509_raw(keys[i], &d,
+		    GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+			snprintf(err, errsize, "%s: ssl_certificate_key \"%s\": "
+			    "%s", c->path, c->ssl_key[i], g.gnutls_strerror(r));
+			r = -1;
+		}
+		if (d.data != NULL) {
+			explicit_bzero(d.data, d.size);
+			(*g.gnutls_free)(d.data);
+		}
+		if (r < 0)
+			return -1;
+	}
+	nkeys = c->nssl_cert;
+	return 0;
+}
+
+int
+tls_sign(const struct msg_sign *m, struct msg_signature *r)
+{
+	const unsigned int known = GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA |
+	    GNUTLS_PRIVKEY_FLAG_REPRODUCIBLE |
+	    GNUTLS_PRIVKEY_SIGN_FLAG_RSA_PSS;
+	gnutls_datum_t d, sig = { NULL, 0 };
+	int rc;
+
+	if (m->key >= (uint32_t)nkeys || m->len > sizeof(m->data) ||
+	    ++signs > TLS_SIGNS_MAX)
+		return -1;
+	d.data = (unsigned char *)m->data;
+	d.size = m->len;
+	rc = m->hashed ?
+	    g.gnutls_privkey_sign_hash2(keys[m->key],
+	    (gnutls_sign_algorithm_t)m->algo, m->flags & known, &d, &sig) :
+	    g.gnutls_privkey_sign_data2(keys[m->key],
+	    (gnutls_sign_algorithm_t)m->algo, m->flags & known, &d, &sig);
+	memset(r, 0, sizeof(*r));
+	r->type = MSG_SIGNATURE;
+	if (rc == 0 && sig.size <= sizeof(r->sig)) {
+		memcpy(r->sig, sig.data, sig.size);
+		r->len = sig.size;
+	}
+	if (sig.data != NULL)
+		(*g.gnutls_free)(sig.data);
+	return 0;
+}
+
 static int
 init_server(const struct config *c, int thorough, char *err, size_t errsize)
 {
@@ -158,16 +340,14 @@ init_server(const struct config *c, int thorough, char *err, size_t errsize)
 
 	if ((r = g.gnutls_certificate_allocate_credentials(&server_cred)) < 0)
 		goto gnutls_fail;
-	/* Whether the key matches its certificate GnuTLS tests by signing
-	 * and verifying: 2.9 M instructions, a third of loading TLS, paid
-	 * by every connection.  -t tests it; a connection trusts -t. */
-	if (!thorough)
-		g.gnutls_certificate_set_flags(server_cred,
-		    GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
 	for (i = 0; i < c->nssl_cert; i++)
-		if ((r = g.gnutls_certificate_set_x509_key_file2(server_cred,
+		/* -t: the real key, and GnuTLS's test that it matches its
+		 * certificate (a signature and its check: 2.9 M
+		 * instructions, which a connection does not repeat). */
+		if ((r = thorough ?
+		    g.gnutls_certificate_set_x509_key_file2(server_cred,
 		    c->ssl_cert[i], c->ssl_key[i], GNUTLS_X509_FMT_PEM, NULL,
-		    0)) < 0) {
+		    0) : add_stand_in(i, c->ssl_cert[i])) < 0) {
 			snprintf(err, errsize, "%s: ssl_certificate \"%s\" with "
 			    "ssl_certificate_key \"%s\": %s", c->path,
 			    c->ssl_cert[i], c->ssl_key[i], g.gnutls_strerror(r));

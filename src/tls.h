@@ -45,6 +45,14 @@ int tls_accept(struct chan *ch, const struct config *c, struct tls_facts *f,
 int tls_connect(struct chan *ch, const struct config *c, const char *name,
     char *err, size_t errsize);
 
+/* The session: ask for signatures on this descriptor (the monitor). */
+void tls_sign_via(int fd);
+/* The monitor, after the fork: read the private keys.  0, or -1. */
+int tls_load_keys(const struct config *c, char *err, size_t errsize);
+/* The monitor: make the signature m asks for into r (r->len 0 if it
+ * failed).  -1 if m is not one to answer at all. */
+int tls_sign(const struct msg_sign *m, struct msg_signature *r);
+
 /* The monitor's own check of a client chain the session passed on:
  * against ssl_client_certificate, for client authentication.  0 with
  * the subject CN in cn, or -1. */

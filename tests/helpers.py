@@ -827,3 +827,28 @@ def mail_roundtrip(m, msgs):
     assert m.select("INBOX") == ("OK", [str(len(msgs)).encode()])
     for i, msg in enumerate(msgs, 1):
         assert m.fetch(str(i), "(BODY.PEEK[])")[1][0][1] == msg
+
+
+def proc_has_peer(pid, peer_port):
+    """Does process pid hold a TCP socket whose peer is at port peer_port
+    (our client's end)?"""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if int(cols[2].rsplit(":", 1)[1], 16) == peer_port:
+                inodes.add(cols[9])
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        link = readlink("/proc/%d/fd/%s" % (pid, fd)) or ""
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False

@@ -886,3 +886,66 @@ def test_exec_tls_client_closes_first(start_gate, certs):
     c.read_until_tagged("b")
     c.close()
     assert helpers.wait_for(lambda: g.processes() == [], timeout=5), g.processes()
+
+
+# -- the private key stays out of the session --------------------------------
+
+def rsa_primes(keyfile):
+    """The RSA key's two primes, big-endian bytes."""
+    out = run(["openssl", "rsa", "-in", keyfile, "-noout", "-text"]).stdout.decode()
+    primes = []
+    for name in ("prime1", "prime2"):
+        m = re.search(name + r":\s*\n((?:\s+[0-9a-f:]+\n)+)", out)
+        assert m, out
+        hexs = re.sub(r"[\s:]", "", m.group(1))
+        primes.append(bytes.fromhex(hexs).lstrip(b"\0"))
+    return primes
+
+
+def memory_holds(pid, needles):
+    """Does any readable mapping of process pid contain one of needles
+    (searched as given and byte-reversed, as GMP keeps a number)?"""
+    wanted = [n for p in needles for n in (p, p[::-1])]
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read().splitlines()
+    with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if perms[0] != "r" or line.endswith(("[vvar]", "[vsyscall]")):
+                continue
+            start, end = (int(x, 16) for x in addr.split("-"))
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except OSError:
+                continue
+            if any(n in data for n in wanted):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("mode", ["inetd", "listen"])
+def test_private_key_never_in_the_session(start_gate, certs, privsep_user, mode):
+    """The session does the handshake but signs through the monitor: the
+    key's primes are in the monitor's memory and nowhere in the session's,
+    which parses every client byte."""
+    primes = rsa_primes(certs.server.key)
+    g = start_gate(mode=mode, **tls_settings(certs, ssl=True))
+    c = g.connect_tls()
+    c.sendline("a NOOP")
+    c.expect("a OK NOOP completed")
+    procs = g.processes()
+    mine = None
+    for s in (p for p in procs if p["uids"][0] == privsep_user.pw_uid):
+        # Ours is the session that has a client: its monitor is not
+        # waiting in accept() (a spare's) -- simplest: the newest pair
+        # whose monitor has the TCP peer.
+        if helpers.proc_has_peer(s["pid"], c.sock.getsockname()[1]):
+            mine = s
+    assert mine is not None, procs
+    monitor = mine["ppid"]
+    # The search works: the monitor, which signs, holds the key.
+    assert memory_holds(monitor, primes)
+    assert not memory_holds(mine["pid"], primes)
+    c.sendline("b LOGOUT")
+    c.expect("* BYE Logging out")
