@@ -904,8 +904,11 @@ def rsa_primes(keyfile):
 
 def memory_holds(pid, needles):
     """Does any readable mapping of process pid contain one of needles
-    (searched as given and byte-reversed, as GMP keeps a number)?"""
+    (searched as given and byte-reversed, as GMP keeps a number)?  Read
+    in chunks; mappings over 1 GiB (an ASan build's shadow) are skipped."""
     wanted = [n for p in needles for n in (p, p[::-1])]
+    keep = max(len(n) for n in wanted)
+    chunk = 1 << 20
     with open("/proc/%d/maps" % pid) as f:
         maps = f.read().splitlines()
     with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
@@ -914,13 +917,18 @@ def memory_holds(pid, needles):
             if perms[0] != "r" or line.endswith(("[vvar]", "[vsyscall]")):
                 continue
             start, end = (int(x, 16) for x in addr.split("-"))
-            try:
-                mem.seek(start)
-                data = mem.read(end - start)
-            except OSError:
+            if end - start > 1 << 30:
                 continue
-            if any(n in data for n in wanted):
-                return True
+            tail = b""
+            for off in range(start, end, chunk):
+                try:
+                    mem.seek(off)
+                    data = tail + mem.read(min(chunk, end - off))
+                except OSError:
+                    break
+                if any(n in data for n in wanted):
+                    return True
+                tail = data[-keep:]
     return False
 
 
