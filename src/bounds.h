@@ -131,6 +131,7 @@
 #define TLS_SIGNS_MAX		2	/* signatures the monitor makes per connection */
 #define TLS_SIGN_DATA_MAX	2048	/* what a handshake signs */
 #define TLS_SIG_MAX		1024	/* a signature (RSA 8192: 1024 bytes) */
+#define TLS_HASHED_MAX		83	/* a DigestInfo of SHA-512, signed as a hash */
 #define LISTEN_MAX		16	/* listen groups */
 
 #endif

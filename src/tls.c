@@ -302,6 +302,32 @@ tls_load_keys(const struct config *c, char *err, size_t errsize)
 	return 0;
 }
 
+/*
+ * Sign only what a TLS handshake signs, so that a session taken over
+ * cannot have anything else signed with the server's key: a TLS 1.3
+ * CertificateVerify (64 spaces, the context string, a transcript hash),
+ * TLS 1.2's ECDHE parameters (the two randoms, a named curve, a point),
+ * or, given as a hash, no more than a DigestInfo of SHA-512.
+ */
+static int
+handshake_data(const struct msg_sign *m)
+{
+	static const char tls13[] = "TLS 1.3, server CertificateVerify";
+	size_t i;
+
+	if (m->hashed)
+		return m->len <= TLS_HASHED_MAX;
+	if (m->len > 64 + sizeof(tls13) &&
+	    memcmp(m->data + 64, tls13, sizeof(tls13)) == 0) {
+		for (i = 0; i < 64 && m->data[i] == ' '; i++)
+			;
+		return i == 64 && m->len - 64 - sizeof(tls13) <= 64;
+	}
+	/* client_random server_random, curve_type 3, curve (2), point */
+	return m->len > 68 && m->data[64] == 3 &&
+	    m->data[67] == m->len - 68;
+}
+
 int
 tls_sign(const struct msg_sign *m, struct msg_signature *r)
 {
@@ -312,7 +338,7 @@ tls_sign(const struct msg_sign *m, struct msg_signature *r)
 	int rc;
 
 	if (m->key >= (uint32_t)nkeys || m->len > sizeof(m->data) ||
-	    ++signs > TLS_SIGNS_MAX)
+	    !handshake_data(m) || ++signs > TLS_SIGNS_MAX)
 		return -1;
 	d.data = (unsigned char *)m->data;
 	d.size = m->len;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
+
 #include "config.h"
 #include "tls.h"
 #include "unit.h"
@@ -128,6 +130,40 @@ tls_monitor_verifies_chain(void)
 	f.der_len[0] = 100;
 	memset(f.der, 0x30, 100);
 	CHECK_EQ(tls_verify_client(&f, cn, sizeof(cn)), -1);
+	/* The monitor's signing for the session's handshake. */
+	{
+		static struct msg_sign m;
+		static struct msg_signature r;
+		static const char ctx13[] = "TLS 1.3, server CertificateVerify";
+
+		CHECK_EQ(tls_init(&c, 0, err, sizeof(err)), 0);
+		CHECK_EQ(tls_load_keys(&c, err, sizeof(err)), 0);
+		memset(&m, 0, sizeof(m));
+		m.type = MSG_SIGN;
+		m.algo = GNUTLS_SIGN_ECDSA_SECP256R1_SHA256;
+		/* Anything but handshake data: refused, and not counted. */
+		m.len = 100;
+		memset(m.data, 'A', 100);
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		/* A TLS 1.3 CertificateVerify: signed. */
+		memset(m.data, ' ', 64);
+		memcpy(m.data + 64, ctx13, sizeof(ctx13));
+		memset(m.data + 64 + sizeof(ctx13), 0x5a, 32);
+		m.len = 64 + sizeof(ctx13) + 32;
+		CHECK_EQ(tls_sign(&m, &r), 0);
+		CHECK(r.type == MSG_SIGNATURE && r.len > 0);
+		/* Not 64 spaces in front: refused. */
+		m.data[3] = 'x';
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.data[3] = ' ';
+		/* A key that is not there. */
+		m.key = 1;
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.key = 0;
+		/* TLS_SIGNS_MAX per connection, then no more. */
+		CHECK_EQ(tls_sign(&m, &r), 0);
+		CHECK_EQ(tls_sign(&m, &r), -1);
+	}
 	sh("rm -rf %s", dir);
 }
 
