@@ -124,6 +124,7 @@
 #define TLS_DN_MAX		512	/* a certificate subject or issuer */
 #define TLS_SERIAL_MAX		64	/* hex of a serial number (20 bytes) */
 #define TLS_NAME_MAX		64	/* "TLS1.3", a cipher suite's name */
+#define TLS_FINGERPRINT_LEN	20	/* SHA-1 of a client certificate */
 #define TLS_BYE_MS		1000	/* the most a close_notify may take */
 #define TLS_CHAIN_CERTS		4	/* client certificates passed on ... */
 #define TLS_CHAIN_BYTES		16384	/* ... and their DER bytes in all */

@@ -67,13 +67,12 @@ spare_gone(pid_t *spare, int n, pid_t pid)
 }
 
 int
-listener_run(int lfd, int *taken)
+listener_run(int *taken)
 {
 	pid_t spare[LISTEN_SPARES] = { 0 }, pid;
 	struct pollfd pfd;
 	int children = 0, spares = 0, pp[2], i;
 
-	(void)lfd;
 	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0)
 		log_fatal("pipe: %s", strerror(errno));
 	pfd.fd = pp[0];

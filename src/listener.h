@@ -14,8 +14,8 @@
 int listener_open(const char *spec, char *err, size_t errsize);
 
 /* Keep spare connection processes forever.  Returns only in a spare,
- * with *taken the descriptor listener_accept() reports on. */
-int listener_run(int lfd, int *taken);
+ * with *taken the descriptor listener_taken() reports on. */
+int listener_run(int *taken);
 /* In a spare: wait for a client on lfd, close lfd; the accepted socket. */
 int listener_accept(int lfd);
 /* In a spare with a client: tell the listener (which forks another). */

@@ -71,21 +71,18 @@ check_port(struct config *cfg, const char *path, int port)
 static int
 check_config(const char *path)
 {
-	static struct config cfg;
+	static struct config cfg, view;
 	char err[CONFIG_ERR_MAX];
-	int ports[LISTEN_MAX], i, n;
+	int i;
 
 	struct sandbox sb;
 
 	if (check_port(&cfg, path, 0) < 0)
 		return 1;
-	n = cfg.nlisten;
-	memcpy(ports, cfg.listen_port, sizeof(ports));
-	for (i = 0; i < n; i++)
-		if (check_port(&cfg, path, ports[i]) < 0)
+	/* Each listen group's view of the file, in a config of its own. */
+	for (i = 0; i < cfg.nlisten; i++)
+		if (check_port(&view, path, cfg.listen_port[i]) < 0)
 			return 1;
-	if (n > 0 && check_port(&cfg, path, 0) < 0)
-		return 1;
 	/*
 	 * What a connection would find missing on this machine: warn now
 	 * rather than fail then.  Warnings only, so that a file can be
@@ -288,7 +285,7 @@ main(int argc, char *argv[])
 	if (lfd >= 0) {
 		log_info("listening on port %d (config %s)",
 		    conn_local_port(lfd), path);
-		listener_run(lfd, &taken);
+		listener_run(&taken);
 		serve_spare(&cfg, &sb, lfd, taken);
 	}
 	serve(&cfg, &conn, &sb);

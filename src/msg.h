@@ -47,7 +47,7 @@ struct tls_facts {
 	char	 cn[USER_MAX + 1];	/* its subject CN, if one fits */
 	char	 subject[TLS_DN_MAX], issuer[TLS_DN_MAX];
 	char	 serial[TLS_SERIAL_MAX];	/* hex */
-	char	 fingerprint[41];		/* SHA-1, hex */
+	char	 fingerprint[2 * TLS_FINGERPRINT_LEN + 1];	/* hex */
 	/* The client's chain, DER, for the monitor to verify itself. */
 	uint32_t ncerts;
 	uint32_t der_len[TLS_CHAIN_CERTS];

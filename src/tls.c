@@ -601,7 +601,7 @@ cert_facts(gnutls_session_t s, struct tls_facts *f)
 	len = sizeof(bin);
 	if (g.gnutls_x509_crt_get_serial(crt, bin, &len) == 0)
 		hex(bin, len, f->serial, sizeof(f->serial));
-	len = 20;
+	len = TLS_FINGERPRINT_LEN;
 	if (g.gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA1, bin,
 	    &len) == 0)
 		hex(bin, len, f->fingerprint, sizeof(f->fingerprint));

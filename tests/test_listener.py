@@ -86,9 +86,9 @@ def test_listener_session_sandboxed_and_reaped(start_gate, privsep_user, mode):
 
 
 @pytest.mark.parametrize("mode", LISTEN_MODES)
-def test_listener_spare_waits_without_a_client(start_gate, mode):
-    """A spare's session reads nothing until the monitor passes it a
-    client; many clients in a row each get a fresh pair."""
+def test_listener_fresh_pair_per_client(start_gate, mode):
+    """Clients in a row each get a session of their own (a spare is used
+    once), and the listener is back to its spares afterwards."""
     g = start_gate(mode=mode)
     seen = set()
     for i in range(4):

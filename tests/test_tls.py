@@ -634,30 +634,24 @@ def test_sni_over_starttls(start_gate, certs):
     login_exec(c)
 
 
-def test_ssl_priority_applies(start_gate, certs):
-    """ssl_priority limits the versions: TLS 1.2 only, a TLS-1.3-only
-    client is refused and a TLS 1.2 client is served."""
-    g = start_gate(**tls_settings(certs, ssl=True,
-                                  ssl_priority="NORMAL:-VERS-ALL:+VERS-TLS1.2"))
+@pytest.mark.parametrize("setting, refused, served", [
+    # ssl_priority limits the versions: TLS 1.2 only refuses a
+    # TLS-1.3-only client and serves a TLS 1.2 one.
+    ({"ssl_priority": "NORMAL:-VERS-ALL:+VERS-TLS1.2"},
+     {"min_version": ssl.TLSVersion.TLSv1_3}, "TLSv1.2"),
+    # nginx's ssl_protocols works too: TLSv1.3 only refuses a client that
+    # stops at TLS 1.2 and serves a TLS 1.3 one.
+    ({"ssl_protocols": ["TLSv1.3"]},
+     {"max_version": ssl.TLSVersion.TLSv1_2}, "TLSv1.3"),
+], ids=["ssl_priority", "ssl_protocols"])
+def test_tls_versions_setting_applies(start_gate, certs, setting, refused, served):
+    g = start_gate(**tls_settings(certs, ssl=True, **setting))
     c = g.connect(greeting=False)
     with pytest.raises((ssl.SSLError, OSError)):
-        c.start_tls(ctx(certs, min_version=ssl.TLSVersion.TLSv1_3), server_hostname=NAME)
+        c.start_tls(ctx(certs, **refused), server_hostname=NAME)
     c.close()
     c = g.connect_tls()
-    assert c.sock.version() == "TLSv1.2"
-    login_exec(c)
-
-
-def test_ssl_protocols_like_nginx(start_gate, certs):
-    """nginx's ssl_protocols works too: TLSv1.3 only refuses a client
-    that stops at TLS 1.2 and serves a TLS 1.3 one."""
-    g = start_gate(**tls_settings(certs, ssl=True, ssl_protocols=["TLSv1.3"]))
-    c = g.connect(greeting=False)
-    with pytest.raises((ssl.SSLError, OSError)):
-        c.start_tls(ctx(certs, max_version=ssl.TLSVersion.TLSv1_2), server_hostname=NAME)
-    c.close()
-    c = g.connect_tls()
-    assert c.sock.version() == "TLSv1.3"
+    assert c.sock.version() == served
     login_exec(c)
 
 
