@@ -277,7 +277,7 @@ accept_ok(const struct config *c, const struct auth_request *r,
 	snprintf(out->login_user, sizeof(out->login_user), "%s", a->user);
 	snprintf(out->login_pass, sizeof(out->login_pass), "%s", a->pass);
 	/* We never saw a password for these: the server must give one. */
-	if (c->nconnect > 0 && c->master_user == NULL &&
+	if (c->exec_argc == 0 && c->master_user == NULL &&
 	    r->mech >= MECH_CRAM_MD5 && out->login_pass[0] == '\0') {
 		*why = "auth_http gave no Auth-Pass for the backend login";
 		return AUTH_TEMPFAIL;

@@ -928,7 +928,7 @@ check_tls(struct ctx *x)
 	if (c->backend_ssl && c->backend_starttls)
 		return fail(x, NULL, "give one of backend.ssl and "
 		    "backend.starttls");
-	if ((c->backend_ssl || c->backend_starttls) && c->nconnect == 0)
+	if ((c->backend_ssl || c->backend_starttls) && c->exec_argc > 0)
 		return fail(x, NULL, "backend.ssl and backend.starttls are for "
 		    "backend.connect");
 	for (i = 0; i < c->nconnect; i++)
@@ -949,7 +949,10 @@ check_required(struct ctx *x)
 	int sources = (x->c->passwd_file != NULL) + (x->c->checkpw_argc > 0) +
 	    (x->c->auth_http != NULL);
 
-	if ((x->c->exec_argc > 0) == (x->c->nconnect > 0))
+	/* With auth.http, as in nginx, the route may be the answer's
+	 * Auth-Server/Auth-Port alone: backend.connect is optional. */
+	if ((x->c->exec_argc > 0) == (x->c->nconnect > 0) &&
+	    (x->c->exec_argc > 0 || x->c->auth_http == NULL))
 		return fail(x, NULL, "give exactly one of backend.exec and "
 		    "backend.connect");
 	if (sources > 1)

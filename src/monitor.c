@@ -219,6 +219,13 @@ connect_backend(struct monitor *m, const struct msg_auth *a)
 	if (m->reply.user.has_route) {
 		t = &m->reply.user.route;
 		n = 1;
+	} else if (n == 0) {
+		/* auth.http without backend.connect: as in nginx, an OK must
+		 * name the backend; one that does not is the server's fault,
+		 * not the client's guess. */
+		login_failed(m, AUTH_TEMPFAIL,
+		    "auth_http gave no Auth-Server/Auth-Port");
+		return;
 	}
 	if ((fd = backend_connect(m->cfg, t, n, m->backend,
 	    sizeof(m->backend), &used)) < 0) {

@@ -328,6 +328,26 @@ config_required(void)
 	    "to be believed?");
 	FAILS(long_capabilities(), 0, "imap_capabilities: longer than 1024 "
 	    "bytes");
+	/* auth.http alone, as nginx's auth_http: the answer routes (issue
+	 * 11 item 6); backend.exec still excludes backend.connect. */
+	{
+		struct config c;
+		char err[CONFIG_ERR_MAX];
+
+		CHECK_EQ(load(&c, "auth = { http = \"http://h:1/a\"; };\n",
+		    err, sizeof(err)), 0);
+		CHECK_EQ(c.nconnect, 0);
+		CHECK_EQ(c.exec_argc, 0);
+		release(&c);
+		CHECK_EQ(load(&c, "auth = { http = \"http://h:1/a\"; };\n"
+		    "backend = { ssl = true; };\n", err, sizeof(err)), 0);
+		release(&c);
+	}
+	FAILS("auth = { http = \"http://h:1/a\"; };\n"
+	    "backend = { exec = [\"/x\"]; connect = [\"h:143\"]; };\n", 0,
+	    "give exactly one of backend.exec and backend.connect");
+	FAILS("auth = { checkpassword = [\"/c\"]; };\n", 0,
+	    "give exactly one of backend.exec and backend.connect");
 }
 
 static void
