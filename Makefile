@@ -39,7 +39,7 @@ UNIT_SRCS = src/imap_parse.c src/sasl.c src/capability.c src/config.c \
 	    src/penalty.c src/dl.c src/tls.c src/clock.c src/msg.c
 UNIT_TESTS = $(wildcard tests/unit/test_*.c)
 
-.PHONY: all check demo install clean fuzz unit unit-asan deps
+.PHONY: all check demo install uninstall clean fuzz unit unit-asan deps
 
 all: src/imapgate
 
@@ -118,6 +118,30 @@ install: src/imapgate
 	install -m 644 man/imapgate.8 $(DESTDIR)$(MANDIR)/man8/imapgate.8
 	install -m 644 man/imapgate.conf.5 \
 	    $(DESTDIR)$(MANDIR)/man5/imapgate.conf.5
+	install -d $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d \
+	    $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d
+	install -m 644 etc/fail2ban/filter.d/imapgate.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/imapgate.conf
+	install -m 644 etc/fail2ban/jail.d/imapgate.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d/imapgate.conf
+
+# Everything install wrote, except an imapgate.conf that differs from the
+# shipped example: that is the operator's.  Directories are removed only
+# if empty, and only imapgate's own.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/imapgate
+	for u in units/*; do rm -f $(DESTDIR)$(UNITDIR)/$${u#units/}; done
+	rm -f $(DESTDIR)$(SYSCONFDIR)/xinetd.d/imapgate
+	rm -f $(DESTDIR)$(MANDIR)/man8/imapgate.8 \
+	    $(DESTDIR)$(MANDIR)/man5/imapgate.conf.5
+	rm -f $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/imapgate.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/fail2ban/jail.d/imapgate.conf
+	! cmp -s etc/imapgate.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/imapgate/imapgate.conf || \
+	    rm -f $(DESTDIR)$(SYSCONFDIR)/imapgate/imapgate.conf
+	rmdir $(DESTDIR)$(SYSCONFDIR)/imapgate \
+	    $(DESTDIR)/var/lib/imapgate/empty $(DESTDIR)/var/lib/imapgate \
+	    2>/dev/null || true
 
 clean:
 	rm -f src/*.o src/imapgate tests/unit/run tests/unit/run-asan \
