@@ -37,8 +37,10 @@ systemd_fd(char *err, size_t errsize)
 	}
 	/* 1: unset LISTEN_* so the mail server we exec does not see them */
 	if ((n = listen_fds(1)) != 1) {
+		/* Accept=no with several ListenStream= lands here too: a
+		 * listener serves the listen group of one port. */
 		snprintf(err, errsize, "systemd passed %d sockets, want 1 "
-		    "(Accept=yes)", n);
+		    "(one ListenStream= per socket unit)", n);
 		return -1;
 	}
 	return SD_LISTEN_FDS_START;

@@ -23,6 +23,7 @@ import imaplib
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -496,3 +497,35 @@ def test_the_sandbox_bites(unitsim, world):
     assert r.returncode != 0 and b"PermissionError" in r.stdout, r.stdout
     r = run("import os; print(os.path.exists('/proc/sys'), os.path.exists('/proc/self'))")
     assert r.stdout == b"False True\n", r.stdout                      # ProcSubset=pid
+
+
+def test_listener_unit_takes_one_socket(world, tmp_path):
+    """One socket unit per port for the listener: a socket unit with both
+    ListenStream=143 and 993 (Accept=no) hands over two sockets, which
+    imapgate refuses with a line that says what to do, and no greeting."""
+    conftest.require_binary()
+    conf = world.write_config("two.conf")
+    p1, p2 = conftest.free_port(), conftest.free_port()
+    log = os.path.join(world.root, "two.log")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([conftest.SSA, "-l", "127.0.0.1:%d" % p1, "-l",
+                                 "127.0.0.1:%d" % p2, conftest.GATE_BIN, "-c", conf],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                start_new_session=True)
+    try:
+        assert helpers.wait_for(lambda: conftest.port_listening(p1) and
+                                conftest.port_listening(p2), timeout=10)
+        with socket.create_connection(("127.0.0.1", p1), timeout=5) as s:
+            s.settimeout(5)
+            try:
+                assert s.recv(100) == b""           # no greeting: closed
+            except ConnectionResetError:
+                pass                                # or reset, unaccepted
+        assert helpers.wait_for(lambda: "want 1" in open(log, errors="replace").read(),
+                                timeout=5), open(log).read()
+        text = re.sub(r"imapgate\[\d+\]", "imapgate[N]", open(log, errors="replace").read())
+        assert ("imapgate[N]: error: systemd passed 2 sockets, want 1 (one ListenStream= "
+                "per socket unit)\n") in text, text
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
