@@ -17,6 +17,9 @@ Not emulated: LockPersonality, RestrictSUIDSGID, RestrictRealtime (the
 @resources calls it would refuse are refused by the filter already),
 ProtectClock, ProtectHostname, ProtectKernel{Modules,Logs} (their
 capabilities are out of the bounding set anyway), ProtectControlGroups.
+The sandboxed logins run the binary `make install` put under DESTDIR
+(src/imapgate), also in the suite's ASan pass: the sanitizers' own needs
+(LeakSanitizer's ptrace) are no service's.
 """
 import glob
 import imaplib
