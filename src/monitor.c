@@ -588,9 +588,14 @@ monitor_run(const struct config *cfg, const struct conn *conn,
 		if (n == 0)
 			monitor_finish();
 		if (n < (ssize_t)sizeof(uint32_t))
-			log_fatal("monitor: bad message from session");
-		if (got >= 0 && (msg.type != MSG_RELAY || m.state != ST_RELAY))
+			log_fatal("monitor: bad message from session (truncated, "
+			    "or more than one descriptor)");
+		/* A descriptor only where the protocol has one: any other is
+		 * closed, and the session that sent it is done. */
+		if (got >= 0 && (msg.type != MSG_RELAY || m.state != ST_RELAY)) {
+			close(got);
 			log_fatal("monitor: unexpected descriptor");
+		}
 		if (msg.type == MSG_AUTH && m.state == ST_AUTH)
 			serve_auth(&m, &msg.auth, n);
 		else if (msg.type == MSG_SIGN && m.state == ST_AUTH)
