@@ -570,27 +570,13 @@ keep_chain(const gnutls_datum_t *peers, unsigned int n, struct tls_facts *f)
 	f->ncerts = i;
 }
 
+/* What a certificate says, for the log and Auth-SSL-*: from its DER. */
 static void
-cert_facts(gnutls_session_t s, struct tls_facts *f)
+leaf_facts(gnutls_x509_crt_t crt, struct tls_facts *f)
 {
-	const gnutls_datum_t *peers;
-	gnutls_x509_crt_t crt;
 	unsigned char bin[TLS_SERIAL_MAX / 2];
-	unsigned int n = 0, status = 0;
 	size_t len;
 
-	if ((peers = g.gnutls_certificate_get_peers(s, &n)) == NULL || n == 0)
-		return;
-	f->cert = 1;
-	f->verified = g.gnutls_certificate_verify_peers2(s, &status) == 0 &&
-	    status == 0;
-	keep_chain(peers, n, f);
-	if (g.gnutls_x509_crt_init(&crt) < 0)
-		return;
-	if (g.gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) < 0) {
-		g.gnutls_x509_crt_deinit(crt);
-		return;
-	}
 	crt_cn(crt, f->cn, sizeof(f->cn));
 	len = sizeof(f->subject);
 	if (g.gnutls_x509_crt_get_dn(crt, f->subject, &len) < 0)
@@ -605,6 +591,25 @@ cert_facts(gnutls_session_t s, struct tls_facts *f)
 	if (g.gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA1, bin,
 	    &len) == 0)
 		hex(bin, len, f->fingerprint, sizeof(f->fingerprint));
+}
+
+static void
+cert_facts(gnutls_session_t s, struct tls_facts *f)
+{
+	const gnutls_datum_t *peers;
+	gnutls_x509_crt_t crt;
+	unsigned int n = 0, status = 0;
+
+	if ((peers = g.gnutls_certificate_get_peers(s, &n)) == NULL || n == 0)
+		return;
+	f->cert = 1;
+	f->verified = g.gnutls_certificate_verify_peers2(s, &status) == 0 &&
+	    status == 0;
+	keep_chain(peers, n, f);
+	if (g.gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (g.gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) == 0)
+		leaf_facts(crt, f);
 	g.gnutls_x509_crt_deinit(crt);
 }
 
@@ -623,46 +628,93 @@ facts(gnutls_session_t s, struct tls_facts *f)
 	cert_facts(s, f);
 }
 
-int
-tls_verify_client(const struct tls_facts *f, char *cn, size_t cnsize)
+/* The chain f carries, imported: the number of certificates in crt
+ * (each to be deinit'ed), or -1 when it is not a chain of DER
+ * certificates that fits. */
+static int
+import_chain(const struct tls_facts *f, gnutls_x509_crt_t *crt)
 {
-	static char client_auth[] = GNUTLS_KP_TLS_WWW_CLIENT;
-	gnutls_typed_vdata_st purpose = { GNUTLS_DT_KEY_PURPOSE_OID,
-	    (unsigned char *)client_auth, 0 };
-	gnutls_x509_crt_t crt[TLS_CHAIN_CERTS];
-	gnutls_x509_trust_list_t tl;
 	gnutls_datum_t d;
-	unsigned int i, n = 0, out = 1;
+	unsigned int i, n = 0;
 	size_t used = 0;
-	int ok = -1;
 
-	cn[0] = '\0';
 	if (server_cred == NULL || f->ncerts == 0 ||
 	    f->ncerts > TLS_CHAIN_CERTS)
 		return -1;
-	for (i = 0; i < f->ncerts; i++, n++) {
+	for (i = 0; i < f->ncerts; i++) {
 		if (f->der_len[i] > sizeof(f->der) - used ||
 		    g.gnutls_x509_crt_init(&crt[i]) < 0)
-			goto done;
+			goto bad;
+		n++;
 		d.data = (unsigned char *)f->der + used;
 		d.size = f->der_len[i];
 		used += f->der_len[i];
 		if (g.gnutls_x509_crt_import(crt[i], &d,
-		    GNUTLS_X509_FMT_DER) < 0) {
-			n++;
-			goto done;
-		}
+		    GNUTLS_X509_FMT_DER) < 0)
+			goto bad;
 	}
+	return (int)n;
+bad:
+	for (i = 0; i < n; i++)
+		g.gnutls_x509_crt_deinit(crt[i]);
+	return -1;
+}
+
+/* Does the chain lead to ssl_client_certificate, for client auth? */
+static int
+chain_verifies(gnutls_x509_crt_t *crt, int n)
+{
+	static char client_auth[] = GNUTLS_KP_TLS_WWW_CLIENT;
+	gnutls_typed_vdata_st purpose = { GNUTLS_DT_KEY_PURPOSE_OID,
+	    (unsigned char *)client_auth, 0 };
+	gnutls_x509_trust_list_t tl;
+	unsigned int out = 1;
+
 	g.gnutls_certificate_get_trust_list(server_cred, &tl);
-	if (g.gnutls_x509_trust_list_verify_crt2(tl, crt, n, &purpose, 1, 0,
-	    &out, NULL) == 0 && out == 0) {
+	return g.gnutls_x509_trust_list_verify_crt2(tl, crt, (unsigned int)n,
+	    &purpose, 1, 0, &out, NULL) == 0 && out == 0;
+}
+
+int
+tls_verify_client(const struct tls_facts *f, char *cn, size_t cnsize)
+{
+	gnutls_x509_crt_t crt[TLS_CHAIN_CERTS];
+	int i, n, ok = -1;
+
+	cn[0] = '\0';
+	if ((n = import_chain(f, crt)) < 0)
+		return -1;
+	if (chain_verifies(crt, n)) {
 		crt_cn(crt[0], cn, cnsize);
 		ok = cn[0] != '\0' ? 0 : -1;
 	}
-done:
 	for (i = 0; i < n; i++)
 		g.gnutls_x509_crt_deinit(crt[i]);
 	return ok;
+}
+
+void
+tls_client_facts(struct tls_facts *f)
+{
+	gnutls_x509_crt_t crt[TLS_CHAIN_CERTS];
+	int i, n;
+
+	if (!f->active || server_cred == NULL) {
+		memset(f, 0, sizeof(*f));
+		return;
+	}
+	f->cert = f->verified = 0;
+	f->cn[0] = f->subject[0] = f->issuer[0] = '\0';
+	f->serial[0] = f->fingerprint[0] = '\0';
+	if ((n = import_chain(f, crt)) < 0) {
+		f->ncerts = 0;
+		return;
+	}
+	f->cert = 1;
+	f->verified = (uint32_t)chain_verifies(crt, n);
+	leaf_facts(crt[0], f);
+	for (i = 0; i < n; i++)
+		g.gnutls_x509_crt_deinit(crt[i]);
 }
 
 int

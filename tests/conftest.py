@@ -143,6 +143,7 @@ SECTION_OF = {
     "ssl": None, "starttls": None, "ssl_certificate": None, "ssl_certificate_key": None,
     "ssl_priority": None, "ssl_protocols": None, "ssl_session_ticket_key": None, "ssl_verify_client": None,
     "ssl_client_certificate": None, "ssl_handshake_timeout": None,
+    "ssl_external_trust_session": None,
     "listen": None,
     # TLS to the backend: flat names, rendered without the prefix in backend {}
     "backend_ssl": "backend", "backend_starttls": "backend",
