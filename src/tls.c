@@ -49,9 +49,11 @@
 	X(gnutls_cipher_get) \
 	X(gnutls_cipher_get_name) \
 	X(gnutls_credentials_set) \
+	X(gnutls_decode_ber_digest_info) \
 	X(gnutls_error_is_fatal) \
 	X(gnutls_handshake) \
 	X(gnutls_hash_fast) \
+	X(gnutls_hash_get_len) \
 	X(gnutls_free) \
 	X(gnutls_init) \
 	X(gnutls_load_file) \
@@ -62,6 +64,7 @@
 	X(gnutls_priority_init2) \
 	X(gnutls_priority_set) \
 	X(gnutls_privkey_import_ext4) \
+	X(gnutls_privkey_get_pk_algorithm) \
 	X(gnutls_privkey_import_x509_raw) \
 	X(gnutls_privkey_init) \
 	X(gnutls_privkey_sign_data2) \
@@ -77,6 +80,7 @@
 	X(gnutls_session_is_resumed) \
 	X(gnutls_session_set_verify_cert) \
 	X(gnutls_session_ticket_enable_server) \
+	X(gnutls_sign_get_hash_algorithm) \
 	X(gnutls_sign_supports_pk_algorithm) \
 	X(gnutls_strerror) \
 	X(gnutls_transport_set_int2) \
@@ -303,50 +307,124 @@ tls_load_keys(const struct config *c, char *err, size_t errsize)
 }
 
 /*
- * Sign only what a TLS handshake signs, so that a session taken over
- * cannot have anything else signed with the server's key: a TLS 1.3
- * CertificateVerify (64 spaces, the context string, a transcript hash),
- * TLS 1.2's ECDHE parameters (the two randoms, a named curve, a point),
- * or, given as a hash, no more than a DigestInfo of SHA-512.
+ * What the monitor signs for the session (issue 10 item 4).
+ *
+ * Data (sign_data): only what a TLS handshake signs, parsed: a TLS 1.3
+ * server CertificateVerify (64 spaces, the context string, a 0, a
+ * transcript hash of 32 to 64 bytes), or TLS 1.2's ECDHE parameters (the
+ * two randoms, named_curve, a named group we know, a point of that
+ * group's size).  GnuTLS asks for data only for keys that sign
+ * unhashed (Ed25519, Ed448).
+ *
+ * A hash (sign_hash): GnuTLS 3.7 hashes the handshake structure itself
+ * for RSA and ECDSA keys and hands the external key only the digest
+ * (measured: TLS 1.2 and 1.3, RSA-PSS and ECDSA; RSA PKCS#1 comes as
+ * RSA_RAW with a DigestInfo).  The monitor cannot see what was hashed, so
+ * it binds what it can: a SHA-2 digest of exactly its length, for a
+ * signature scheme TLS 1.2/1.3 uses with this key, no flags; RSA_RAW only
+ * as a DigestInfo of SHA-256/384/512, signed as that hash (never a raw
+ * RSA block, never MD5+SHA-1 or SHA-1).  What a taken-over session can
+ * still get -- TLS_SIGNS_MAX signatures over digests of its choice -- is
+ * in imapgate(8), THREAT MODEL.
  */
+static int
+tls12_point_ok(const unsigned char *p, size_t len)
+{
+	unsigned int group = (unsigned int)p[0] << 8 | p[1];
+	size_t want;
+
+	switch (group) {
+	case 23: want = 65; break;	/* secp256r1, uncompressed */
+	case 24: want = 97; break;	/* secp384r1 */
+	case 25: want = 133; break;	/* secp521r1 */
+	case 29: want = 32; break;	/* x25519 */
+	case 30: want = 56; break;	/* x448 */
+	default: return 0;
+	}
+	return len == 3 + want && p[2] == want && (group >= 29 || p[3] == 4);
+}
+
 static int
 handshake_data(const struct msg_sign *m)
 {
 	static const char tls13[] = "TLS 1.3, server CertificateVerify";
-	size_t i;
+	size_t i, hash;
 
-	if (m->hashed)
-		return m->len <= TLS_HASHED_MAX;
 	if (m->len > 64 + sizeof(tls13) &&
 	    memcmp(m->data + 64, tls13, sizeof(tls13)) == 0) {
 		for (i = 0; i < 64 && m->data[i] == ' '; i++)
 			;
-		return i == 64 && m->len - 64 - sizeof(tls13) <= 64;
+		hash = m->len - 64 - sizeof(tls13);
+		return i == 64 && hash >= 32 && hash <= 64;
 	}
-	/* client_random server_random, curve_type 3, curve (2), point */
+	/* client_random server_random, curve_type 3, group (2), point */
 	return m->len > 68 && m->data[64] == 3 &&
-	    m->data[67] == m->len - 68;
+	    tls12_point_ok(m->data + 65, m->len - 65);
+}
+
+/* A SHA-2 digest algorithm TLS signs with. */
+static int
+sha2(gnutls_digest_algorithm_t h)
+{
+	return h == GNUTLS_DIG_SHA256 || h == GNUTLS_DIG_SHA384 ||
+	    h == GNUTLS_DIG_SHA512;
+}
+
+/*
+ * A hash to sign, bound as far as the monitor can: *algo and *digest
+ * become what is signed (RSA_RAW: the DigestInfo's hash, as RSA-SHA2).
+ * 0, or -1 to refuse.
+ */
+static int
+handshake_hash(const struct msg_sign *m, gnutls_sign_algorithm_t *algo,
+    gnutls_datum_t *digest, unsigned char *buf, size_t bufsize)
+{
+	gnutls_digest_algorithm_t h;
+	unsigned int len = (unsigned int)bufsize;
+	int pk = g.gnutls_privkey_get_pk_algorithm(keys[m->key], NULL);
+	gnutls_datum_t in = { (unsigned char *)m->data, m->len };
+
+	if (m->flags != 0)
+		return -1;
+	*algo = (gnutls_sign_algorithm_t)m->algo;
+	if (*algo == GNUTLS_SIGN_RSA_RAW) {
+		if (pk != GNUTLS_PK_RSA || g.gnutls_decode_ber_digest_info(&in,
+		    &h, buf, &len) < 0 || !sha2(h) ||
+		    len != g.gnutls_hash_get_len(h))
+			return -1;
+		*algo = h == GNUTLS_DIG_SHA256 ? GNUTLS_SIGN_RSA_SHA256 :
+		    h == GNUTLS_DIG_SHA384 ? GNUTLS_SIGN_RSA_SHA384 :
+		    GNUTLS_SIGN_RSA_SHA512;
+		digest->data = buf;
+		digest->size = len;
+		return 0;
+	}
+	h = g.gnutls_sign_get_hash_algorithm(*algo);
+	if (!sha2(h) || m->len != g.gnutls_hash_get_len(h) || pk < 0 ||
+	    !g.gnutls_sign_supports_pk_algorithm(*algo,
+	    (gnutls_pk_algorithm_t)pk))
+		return -1;
+	digest->data = (unsigned char *)m->data;
+	digest->size = m->len;
+	return 0;
 }
 
 int
 tls_sign(const struct msg_sign *m, struct msg_signature *r)
 {
-	const unsigned int known = GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA |
-	    GNUTLS_PRIVKEY_FLAG_REPRODUCIBLE |
-	    GNUTLS_PRIVKEY_SIGN_FLAG_RSA_PSS;
-	gnutls_datum_t d, sig = { NULL, 0 };
+	unsigned char buf[TLS_HASHED_MAX];
+	gnutls_sign_algorithm_t algo = (gnutls_sign_algorithm_t)m->algo;
+	gnutls_datum_t d = { (unsigned char *)m->data, m->len };
+	gnutls_datum_t sig = { NULL, 0 };
 	int rc;
 
 	if (m->key >= (uint32_t)nkeys || m->len > sizeof(m->data) ||
-	    !handshake_data(m) || ++signs > TLS_SIGNS_MAX)
+	    (m->hashed ? handshake_hash(m, &algo, &d, buf, sizeof(buf)) < 0 :
+	    m->flags != 0 || !handshake_data(m)) || ++signs > TLS_SIGNS_MAX)
 		return -1;
-	d.data = (unsigned char *)m->data;
-	d.size = m->len;
 	rc = m->hashed ?
-	    g.gnutls_privkey_sign_hash2(keys[m->key],
-	    (gnutls_sign_algorithm_t)m->algo, m->flags & known, &d, &sig) :
-	    g.gnutls_privkey_sign_data2(keys[m->key],
-	    (gnutls_sign_algorithm_t)m->algo, m->flags & known, &d, &sig);
+	    g.gnutls_privkey_sign_hash2(keys[m->key], algo, 0, &d, &sig) :
+	    g.gnutls_privkey_sign_data2(keys[m->key], algo, 0, &d, &sig);
 	memset(r, 0, sizeof(*r));
 	r->type = MSG_SIGNATURE;
 	if (rc == 0 && sig.size <= sizeof(r->sig)) {
