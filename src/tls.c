@@ -52,7 +52,13 @@
 	X(gnutls_decode_ber_digest_info) \
 	X(gnutls_error_is_fatal) \
 	X(gnutls_handshake) \
+	X(gnutls_handshake_set_hook_function) \
+	X(gnutls_hash) \
+	X(gnutls_hash_copy) \
+	X(gnutls_hash_deinit) \
 	X(gnutls_hash_fast) \
+	X(gnutls_hash_init) \
+	X(gnutls_hash_output) \
 	X(gnutls_hash_get_len) \
 	X(gnutls_free) \
 	X(gnutls_init) \
@@ -62,6 +68,7 @@
 	X(gnutls_certificate_set_key) \
 	X(gnutls_priority_deinit) \
 	X(gnutls_priority_init2) \
+	X(gnutls_priority_protocol_list) \
 	X(gnutls_priority_set) \
 	X(gnutls_privkey_import_ext4) \
 	X(gnutls_privkey_get_pk_algorithm) \
@@ -113,6 +120,7 @@ static unsigned int pk_bits[SSL_CERTS_MAX];
 static gnutls_privkey_t keys[SSL_CERTS_MAX];	/* the monitor's */
 static int nkeys, sign_fd = -1;
 static unsigned int signs;
+static int digests_allowed;	/* the priority allows TLS 1.2 or older */
 static gnutls_priority_t priority;
 static unsigned char ticket_key[64];
 static gnutls_datum_t ticket = { ticket_key, 0 };
@@ -182,6 +190,118 @@ load_ticket_key(const char *path, char *why, size_t whysize)
 	return 0;
 }
 
+/*
+ * The session's running TLS 1.3 transcript, so that it can hand the
+ * monitor the CertificateVerify content to sign (which the monitor
+ * parses) rather than the bare digest GnuTLS gives an external key.
+ * GnuTLS does not say which hash the transcript uses before it asks for
+ * the signature, so both TLS 1.3 hashes run; the one whose content hashes
+ * to what GnuTLS asked for is the right one.
+ */
+static const gnutls_digest_algorithm_t transcript_alg[2] = {
+	GNUTLS_DIG_SHA256, GNUTLS_DIG_SHA384 };
+static gnutls_hash_hd_t transcript[2];
+static gnutls_session_t handshaking;
+static int transcript_ok;
+
+static const char tls13_server_cv[] = "TLS 1.3, server CertificateVerify";
+
+/* Every handshake message, header and body, as RFC 8446 4.4.1 hashes
+ * them; a HelloRetryRequest replaces the first ClientHello by its hash. */
+static int
+transcript_hook(gnutls_session_t s, unsigned int htype, unsigned int when,
+    unsigned int incoming, const gnutls_datum_t *msg)
+{
+	unsigned char hdr[4], h[64];
+	unsigned int wire = htype, i, len;
+
+	(void)s;
+	(void)when;
+	(void)incoming;
+	if (!transcript_ok || when != (incoming ? GNUTLS_HOOK_PRE :
+	    GNUTLS_HOOK_POST))
+		return 0;
+	if (htype == GNUTLS_HANDSHAKE_HELLO_RETRY_REQUEST) {
+		wire = GNUTLS_HANDSHAKE_SERVER_HELLO;
+		for (i = 0; i < 2; i++) {
+			len = (unsigned int)g.gnutls_hash_get_len(
+			    transcript_alg[i]);
+			g.gnutls_hash_output(transcript[i], h);
+			hdr[0] = 254;	/* message_hash */
+			hdr[1] = hdr[2] = 0;
+			hdr[3] = (unsigned char)len;
+			g.gnutls_hash(transcript[i], hdr, 4);
+			g.gnutls_hash(transcript[i], h, len);
+		}
+	} else if (htype > 255 || htype == GNUTLS_HANDSHAKE_CHANGE_CIPHER_SPEC)
+		return 0;
+	if (msg->size > 0xffffff) {
+		transcript_ok = 0;
+		return 0;
+	}
+	hdr[0] = (unsigned char)wire;
+	hdr[1] = (unsigned char)(msg->size >> 16);
+	hdr[2] = (unsigned char)(msg->size >> 8);
+	hdr[3] = (unsigned char)msg->size;
+	for (i = 0; i < 2; i++) {
+		g.gnutls_hash(transcript[i], hdr, 4);
+		g.gnutls_hash(transcript[i], msg->data, msg->size);
+	}
+	return 0;
+}
+
+/* Start a transcript for handshake s (the server side's). */
+static void
+transcript_start(gnutls_session_t s)
+{
+	int i;
+
+	handshaking = s;
+	transcript_ok = 0;
+	for (i = 0; i < 2; i++) {
+		if (transcript[i] != NULL)
+			g.gnutls_hash_deinit(transcript[i], NULL);
+		transcript[i] = NULL;
+		if (g.gnutls_hash_init(&transcript[i], transcript_alg[i]) < 0)
+			return;
+	}
+	transcript_ok = 1;
+	g.gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_ANY,
+	    GNUTLS_HOOK_BOTH, transcript_hook);
+}
+
+/* The TLS 1.3 CertificateVerify content whose hash (by algo's hash) is
+ * hash, into out; its length, or 0 if the transcript does not give it
+ * (TLS 1.2, or a handshake the hook could not follow). */
+static size_t
+tls13_content(gnutls_sign_algorithm_t algo, const gnutls_datum_t *hash,
+    unsigned char *out, size_t size)
+{
+	gnutls_digest_algorithm_t h = g.gnutls_sign_get_hash_algorithm(algo);
+	gnutls_hash_hd_t copy;
+	unsigned char check[64];
+	size_t len, prefix = 64 + sizeof(tls13_server_cv);
+	int i;
+
+	if (!transcript_ok || handshaking == NULL ||
+	    g.gnutls_protocol_get_version(handshaking) != GNUTLS_TLS1_3 ||
+	    g.gnutls_hash_get_len(h) != hash->size || hash->size == 0)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		len = g.gnutls_hash_get_len(transcript_alg[i]);
+		if (prefix + len > size ||
+		    (copy = g.gnutls_hash_copy(transcript[i])) == NULL)
+			continue;
+		memset(out, ' ', 64);
+		memcpy(out + 64, tls13_server_cv, sizeof(tls13_server_cv));
+		g.gnutls_hash_deinit(copy, out + prefix);
+		if (g.gnutls_hash_fast(h, out, prefix + len, check) == 0 &&
+		    memcmp(check, hash->data, hash->size) == 0)
+			return prefix + len;
+	}
+	return 0;
+}
+
 /* The session's side of a signature: ask the monitor. */
 static int
 remote_sign(void *userdata, int hashed, gnutls_sign_algorithm_t algo,
@@ -219,12 +339,20 @@ remote_sign_data(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
 	return remote_sign(userdata, 0, algo, flags, data, sig);
 }
 
+/* A digest: in TLS 1.3, send the content it is the digest of, which the
+ * monitor can check; else (TLS 1.2) the digest itself. */
 static int
 remote_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
     void *userdata, unsigned int flags, const gnutls_datum_t *hash,
     gnutls_datum_t *sig)
 {
+	static unsigned char content[64 + sizeof(tls13_server_cv) + 64];
+	gnutls_datum_t d = { content, 0 };
+
 	(void)key;
+	if ((d.size = (unsigned int)tls13_content(algo, hash, content,
+	    sizeof(content))) > 0)
+		return remote_sign(userdata, 0, algo, flags, &d, sig);
 	return remote_sign(userdata, 1, algo, flags, hash, sig);
 }
 
@@ -276,6 +404,23 @@ tls_sign_via(int fd)
 	sign_fd = fd;
 }
 
+/* Does ssl_priority allow a version before TLS 1.3, whose signatures
+ * the session can only hand the monitor as a digest? */
+static int
+tls12_allowed(void)
+{
+	const unsigned int *list;
+	int i, n;
+
+	if (priority == NULL ||
+	    (n = g.gnutls_priority_protocol_list(priority, &list)) < 0)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (list[i] != GNUTLS_TLS1_3)
+			return 1;
+	return 0;
+}
+
 int
 tls_load_keys(const struct config *c, char *err, size_t errsize)
 {
@@ -303,6 +448,7 @@ tls_load_keys(const struct config *c, char *err, size_t errsize)
 			return -1;
 	}
 	nkeys = c->nssl_cert;
+	digests_allowed = tls12_allowed();
 	return 0;
 }
 
@@ -313,19 +459,22 @@ tls_load_keys(const struct config *c, char *err, size_t errsize)
  * server CertificateVerify (64 spaces, the context string, a 0, a
  * transcript hash of 32 to 64 bytes), or TLS 1.2's ECDHE parameters (the
  * two randoms, named_curve, a named group we know, a point of that
- * group's size).  GnuTLS asks for data only for keys that sign
- * unhashed (Ed25519, Ed448).
+ * group's size).  The monitor hashes it itself.  In TLS 1.3 the session
+ * sends the CertificateVerify content it rebuilt from its transcript
+ * (transcript_hook); GnuTLS asks for data outright only for keys that
+ * sign unhashed (Ed25519, Ed448).
  *
- * A hash (sign_hash): GnuTLS 3.7 hashes the handshake structure itself
- * for RSA and ECDSA keys and hands the external key only the digest
- * (measured: TLS 1.2 and 1.3, RSA-PSS and ECDSA; RSA PKCS#1 comes as
- * RSA_RAW with a DigestInfo).  The monitor cannot see what was hashed, so
- * it binds what it can: a SHA-2 digest of exactly its length, for a
- * signature scheme TLS 1.2/1.3 uses with this key, no flags; RSA_RAW only
- * as a DigestInfo of SHA-256/384/512, signed as that hash (never a raw
- * RSA block, never MD5+SHA-1 or SHA-1).  What a taken-over session can
- * still get -- TLS_SIGNS_MAX signatures over digests of its choice -- is
- * in imapgate(8), THREAT MODEL.
+ * A hash (sign_hash): GnuTLS 3.7 hashes TLS 1.2's ServerKeyExchange
+ * parameters itself for RSA and ECDSA keys and hands the external key
+ * only the digest (measured with TLS 1.2 clients: RSA PKCS#1 comes as
+ * RSA_RAW with a DigestInfo, ECDSA and RSA-PSS as the digest), and the
+ * parameters' ECDHE point is nowhere in its API, so the session cannot
+ * send what it hashed.  The monitor takes a digest only when ssl_priority
+ * allows TLS 1.2 or older, and binds what it can: a SHA-2 digest of
+ * exactly its length, for a signature scheme of this key, no flags;
+ * RSA_RAW only as a DigestInfo of SHA-256/384/512, signed as that hash
+ * (never a raw RSA block, never MD5+SHA-1 or SHA-1).  What a taken-over
+ * session can still get is in imapgate(8), THREAT MODEL.
  */
 static int
 tls12_point_ok(const unsigned char *p, size_t len)
@@ -347,14 +496,14 @@ tls12_point_ok(const unsigned char *p, size_t len)
 static int
 handshake_data(const struct msg_sign *m)
 {
-	static const char tls13[] = "TLS 1.3, server CertificateVerify";
+	const char *tls13 = tls13_server_cv;
 	size_t i, hash;
 
-	if (m->len > 64 + sizeof(tls13) &&
-	    memcmp(m->data + 64, tls13, sizeof(tls13)) == 0) {
+	if (m->len > 64 + sizeof(tls13_server_cv) &&
+	    memcmp(m->data + 64, tls13, sizeof(tls13_server_cv)) == 0) {
 		for (i = 0; i < 64 && m->data[i] == ' '; i++)
 			;
-		hash = m->len - 64 - sizeof(tls13);
+		hash = m->len - 64 - sizeof(tls13_server_cv);
 		return i == 64 && hash >= 32 && hash <= 64;
 	}
 	/* client_random server_random, curve_type 3, group (2), point */
@@ -384,7 +533,7 @@ handshake_hash(const struct msg_sign *m, gnutls_sign_algorithm_t *algo,
 	int pk = g.gnutls_privkey_get_pk_algorithm(keys[m->key], NULL);
 	gnutls_datum_t in = { (unsigned char *)m->data, m->len };
 
-	if (m->flags != 0)
+	if (m->flags != 0 || !digests_allowed)
 		return -1;
 	*algo = (gnutls_sign_algorithm_t)m->algo;
 	if (*algo == GNUTLS_SIGN_RSA_RAW) {
@@ -821,6 +970,7 @@ tls_accept(struct chan *ch, const struct config *c, struct tls_facts *f,
 		g.gnutls_certificate_server_set_request(s,
 		    c->ssl_verify_client == VERIFY_ON ? GNUTLS_CERT_REQUIRE :
 		    GNUTLS_CERT_REQUEST);
+	transcript_start(s);
 	g.gnutls_transport_set_int2(s, ch->in, ch->out);
 	chan_nonblock(ch);
 	if (handshake(s, ch, c->ssl_handshake_timeout, err, errsize) < 0)

@@ -12,7 +12,7 @@ import pytest
 import helpers
 from conftest import evil, tls_settings
 from test_connect import expect_logged_in
-from test_tls import ctx
+from test_tls import ctx, interact
 
 CV_CONTEXT = b"TLS 1.3, server CertificateVerify\0"
 SIGN_DATA_MAX = 2048            # TLS_SIGN_DATA_MAX
@@ -58,6 +58,51 @@ def test_monitor_signs_a_tls13_certificate_verify_once_per_cap(start_gate, certs
         assert ok and re.match(r"^[0-9a-f]{512}$", text), (ok, text)
     ok, text = evil(c, "SIGN 0 0 40 0 %s" % cv.hex())
     assert (ok, text) == (True, "closed"), (ok, text)
+
+
+TLS13_ONLY = "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+
+
+def test_tls13_only_no_digest_is_signed(start_gate, certs):
+    """With ssl_priority TLS 1.3 only, the session has no reason to ask
+    for a bare digest (it sends the CertificateVerify content): a SHA-256
+    digest of its choice is refused (on main it was signed: the issue's
+    `openssl dgst -verify` said Verified OK)."""
+    g = plain_gate_with_key(start_gate, certs, ssl_priority=TLS13_ONLY)
+    c = g.connect()
+    ok, text = evil(c, "SIGN 0 1 40 0 %s" % (b"\x42" * 32).hex())
+    assert (ok, text) == (True, "closed"), (ok, text, g.log())
+
+
+@pytest.mark.parametrize("client", ["python", "gnutls-sha256-suite", "openssl-hello-retry"])
+@pytest.mark.parametrize("sni", ["imap.example.test", "other.example.test"])
+def test_tls13_handshakes_signed_from_the_session_transcript(start_gate, certs, client, sni):
+    """TLS 1.3 only, RSA (RSA-PSS) and ECDSA certificates: the session
+    rebuilds the transcript, the monitor signs the CertificateVerify
+    content it parsed, and real clients accept it -- SHA-384 and SHA-256
+    transcripts, and after a HelloRetryRequest (openssl offers a key share
+    for P-521, which this priority lacks)."""
+    g = start_gate(**tls_settings(certs, certs.server, certs.other, ssl=True,
+                                  ssl_priority=TLS13_ONLY + ":-GROUP-ALL:+GROUP-X25519:"
+                                  "+GROUP-SECP256R1"))
+    if client == "python":
+        context = ctx(certs)
+        context.check_hostname = False
+        c = g.connect_tls(context, server_hostname=sni)
+        assert c.sock.version() == "TLSv1.3"
+        c.sendline("a LOGIN alice secret")
+        lines = c.read_until_tagged("a")
+        assert b"a OK" in lines[-1], lines
+        return
+    if client == "gnutls-sha256-suite":
+        cmd = ["gnutls-cli", "--insecure", "--priority",
+               "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM",
+               "--sni-hostname", sni, "-p", str(g.port), "127.0.0.1"]
+    else:
+        cmd = ["openssl", "s_client", "-tls1_3", "-groups", "P-521:P-256",
+               "-servername", sni, "-connect", "127.0.0.1:%d" % g.port, "-quiet"]
+    out, err, rc = interact(cmd, [b"a LOGOUT\r\n"], b"a OK", timeout=8)
+    assert b"a OK" in out, (out, err, g.log())
 
 
 # -- item 6: nothing the session says reaches a header unescaped -------------------

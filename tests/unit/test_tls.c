@@ -216,6 +216,21 @@ tls_monitor_verifies_chain(void)
 		CHECK(r.len > 0);
 		/* The cap holds for hashes too. */
 		CHECK_EQ(tls_sign(&m, &r), -1);
+
+		/* TLS 1.3 only: no digest at all, the content still. */
+		c.ssl_priority = (char *)"NORMAL:-VERS-ALL:+VERS-TLS1.3";
+		CHECK_EQ(tls_init(&c, 0, err, sizeof(err)), 0);
+		CHECK_EQ(tls_load_keys(&c, err, sizeof(err)), 0);
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.hashed = 0;
+		m.algo = GNUTLS_SIGN_ECDSA_SECP256R1_SHA256;
+		memset(m.data, ' ', 64);
+		memcpy(m.data + 64, ctx13, sizeof(ctx13));
+		memset(m.data + 64 + sizeof(ctx13), 0x5a, 48);
+		m.len = 64 + sizeof(ctx13) + 48;
+		CHECK_EQ(tls_sign(&m, &r), 0);
+		CHECK(r.len > 0);
+		c.ssl_priority = (char *)SSL_PRIORITY_DEFAULT;
 	}
 	sh("rm -rf %s", dir);
 }
