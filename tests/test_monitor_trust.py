@@ -207,6 +207,30 @@ def test_external_refused_without_trusting_the_session(start_gate, world, certs)
     assert "ssl_external_trust_session" in g.log(), g.log()
 
 
+def test_external_with_trust_is_the_risk_the_man_page_states(start_gate, dovecot, certs,
+                                                               auth_server):
+    """With ssl_external_trust_session = true the operator accepts what
+    imapgate(8) THREAT MODEL says: a taken-over session that did TLS as
+    alice can pass off mallory's (public, CA-signed) certificate, and the
+    monitor -- which verifies the chain, not the handshake -- names mallory.
+    This pins the documented residual; if it ever fails, the man page
+    must change."""
+    srv = auth_server(default=helpers.auth_ok(dovecot.port))
+    g = start_http(start_gate, dovecot, srv, evil=True, evil_files=[certs.mallory.cert],
+                   evil_rewrite={"auth.tls.der": "@" + certs.mallory.cert},
+                   **tls_settings(certs, ssl=True, ssl_verify_client="optional",
+                                  ssl_client_certificate=certs.ca,
+                                  imap_auth=["plain", "external"],
+                                  ssl_external_trust_session=True))
+    c = g.connect_tls(ctx(certs, cert=certs.alice))
+    c.sendline("a AUTHENTICATE EXTERNAL =")
+    c.read_until_tagged("a")
+    assert srv.count() == 1, (srv.requests, g.log())
+    d = srv.requests[0].as_dict()
+    assert d["Auth-User"] == "mallory" and d["Auth-SSL-Verify"] == "SUCCESS", \
+        srv.requests[0].raw
+
+
 # -- item 7: the monitor keeps nothing it did not ask for ----------------------------
 
 @pytest.mark.parametrize("fds", [1, 2, 3])
