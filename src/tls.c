@@ -71,6 +71,7 @@
 	X(gnutls_priority_protocol_list) \
 	X(gnutls_priority_set) \
 	X(gnutls_privkey_import_ext4) \
+	X(gnutls_privkey_deinit) \
 	X(gnutls_privkey_get_pk_algorithm) \
 	X(gnutls_privkey_import_x509_raw) \
 	X(gnutls_privkey_init) \
@@ -432,6 +433,10 @@ tls_load_keys(const struct config *c, char *err, size_t errsize)
 		return 0;
 	for (i = 0; i < c->nssl_cert; i++) {
 		d.data = NULL;
+		/* Loaded once per process; again only in the unit tests. */
+		if (keys[i] != NULL)
+			g.gnutls_privkey_deinit(keys[i]);
+		keys[i] = NULL;
 		if ((r = g.gnutls_privkey_init(&keys[i])) < 0 ||
 		    (r = g.gnutls_load_file(c->ssl_key[i], &d)) < 0 ||
 		    (r = g.gnutls_privkey_import_x509_raw(keys[i], &d,
