@@ -66,6 +66,14 @@ tests/asan/imapgate: $(SRCS) $(HDRS)
 	    -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer -o $@ $(SRCS) $(LDLIBS)
 
+# The compromised-session harness (issue 10, tests/harness/README.md):
+# LD_PRELOADed into imapgate by tests that play a taken-over session.
+# Every .c file there is linked in (extra actions register themselves).
+EVIL_SRCS = $(wildcard tests/harness/*.c)
+tests/harness/evil.so: $(EVIL_SRCS) tests/harness/evil.h $(HDRS)
+	$(CC) -D_GNU_SOURCE -Isrc -std=c17 $(WARN) -O1 -g -shared -fPIC \
+	    -o $@ $(EVIL_SRCS) -ldl
+
 tests/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c src/imap_parse.c src/sasl.c \
     src/proxy.c src/http_parse.c src/imap_parse.h src/sasl.h src/proxy.h \
     src/http_parse.h
@@ -92,7 +100,7 @@ deps:
 
 check: deps
 	$(MAKE) all tests/unit/run tests/unit/run-asan tests/fuzz/fuzz_parse \
-	    tests/asan/imapgate
+	    tests/asan/imapgate tests/harness/evil.so
 	tests/run
 
 demo: deps
@@ -145,5 +153,5 @@ uninstall:
 
 clean:
 	rm -f src/*.o src/imapgate tests/unit/run tests/unit/run-asan \
-	    tests/fuzz/fuzz_parse tests/asan/imapgate
+	    tests/fuzz/fuzz_parse tests/asan/imapgate tests/harness/evil.so
 	rm -rf tests/__pycache__ tests/.pytest_cache .pytest_cache

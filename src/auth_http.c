@@ -76,7 +76,9 @@ add(char *req, size_t size, size_t *len, const char *fmt, const char *a,
 }
 
 /* nginx's Auth-SSL-* headers; certificate fields are the client's
- * bytes, escaped as Auth-User is. */
+ * bytes, escaped as Auth-User is.  The protocol and cipher names are the
+ * session's word: the monitor checked their characters, and they are
+ * escaped all the same, so that nothing can end the line. */
 static int
 add_tls(char *req, size_t size, size_t *len, const struct tls_facts *t)
 {
@@ -84,20 +86,44 @@ add_tls(char *req, size_t size, size_t *len, const struct tls_facts *t)
 	    "Fingerprint" };
 	const char *values[] = { t->subject, t->issuer, t->serial,
 	    t->fingerprint };
-	char v[3 * TLS_DN_MAX + 1], h[32];
+	char v[3 * TLS_DN_MAX + 1], w[3 * TLS_NAME_MAX + 1], h[32];
 	size_t i;
 	int bad = 0;
 
+	escape(w, sizeof(w), t->protocol);
 	bad |= add(req, size, len, "Auth-SSL: on\r\nAuth-SSL-Protocol: %s\r\n",
-	    t->protocol, "");
+	    w, "");
+	escape(w, sizeof(w), t->cipher);
 	bad |= add(req, size, len, "Auth-SSL-Cipher: %s\r\nAuth-SSL-Verify: %s"
-	    "\r\n", t->cipher, !t->cert ? "NONE" : t->verified ? "SUCCESS" :
+	    "\r\n", w, !t->cert ? "NONE" : t->verified ? "SUCCESS" :
 	    "FAILED");
 	for (i = 0; t->cert && i < sizeof(names) / sizeof(names[0]); i++) {
 		escape(v, sizeof(v), values[i]);
 		snprintf(h, sizeof(h), "Auth-SSL-%s", names[i]);
 		bad |= add(req, size, len, "%s: %s\r\n", h, v);
 	}
+	return bad;
+}
+
+/* The connection's addresses: checked by the monitor (a PROXY header's
+ * come from the session), escaped here too. */
+static int
+add_addresses(char *req, size_t size, size_t *len, const struct conn *cn)
+{
+	char ip[3 * ADDR_MAX + 1], port[3 * PORT_MAX + 1];
+	int bad = 0;
+
+	escape(ip, sizeof(ip), cn->peer_ip);
+	bad |= add(req, size, len, "Client-IP: %s\r\n%s", ip, "");
+	if (!cn->proxied)
+		return bad;
+	escape(port, sizeof(port), cn->peer_port);
+	bad |= add(req, size, len, "Proxy-Protocol-Addr: %s\r\n"
+	    "Proxy-Protocol-Port: %s\r\n", ip, port);
+	escape(ip, sizeof(ip), cn->proxy_dst_ip);
+	escape(port, sizeof(port), cn->proxy_dst_port);
+	bad |= add(req, size, len, "Proxy-Protocol-Server-Addr: %s\r\n"
+	    "Proxy-Protocol-Server-Port: %s\r\n", ip, port);
 	return bad;
 }
 
@@ -123,15 +149,8 @@ build_request(const struct config *c, const struct auth_http_url *t,
 		bad |= add(req, size, &len, "Auth-Salt: %s\r\n%s", r->salt,
 		    "");
 	bad |= add(req, size, &len, "Auth-Protocol: imap\r\n"
-	    "Auth-Login-Attempt: %s\r\nClient-IP: %s\r\n", attempt,
-	    cn->peer_ip);
-	if (cn->proxied) {
-		bad |= add(req, size, &len, "Proxy-Protocol-Addr: %s\r\n"
-		    "Proxy-Protocol-Port: %s\r\n", cn->peer_ip, cn->peer_port);
-		bad |= add(req, size, &len, "Proxy-Protocol-Server-Addr: %s\r\n"
-		    "Proxy-Protocol-Server-Port: %s\r\n", cn->proxy_dst_ip,
-		    cn->proxy_dst_port);
-	}
+	    "Auth-Login-Attempt: %s\r\n%s", attempt, "");
+	bad |= add_addresses(req, size, &len, cn);
 	if (r->tls != NULL && r->tls->active)
 		bad |= add_tls(req, size, &len, r->tls);
 	for (i = 0; i < c->nauth_http_header; i++)

@@ -421,6 +421,12 @@ apply_pass_error(struct ctx *x, const config_setting_t *s)
 }
 
 static int
+apply_ssl_external_trust_session(struct ctx *x, const config_setting_t *s)
+{
+	return get_bool(x, s, &x->c->ssl_external_trust_session);
+}
+
+static int
 apply_proxy_protocol(struct ctx *x, const config_setting_t *s)
 {
 	return get_bool(x, s, &x->c->proxy_protocol);
@@ -810,6 +816,8 @@ static const struct key keys[] = {
 	{ NULL, "ssl_protocols", K_LIST, apply_ssl_protocols },
 	{ NULL, "ssl_session_ticket_key", K_STRING, apply_ssl_ticket_key },
 	{ NULL, "ssl_verify_client", K_STRING, apply_ssl_verify_client },
+	{ NULL, "ssl_external_trust_session", K_BOOL,
+	    apply_ssl_external_trust_session },
 	{ NULL, "ssl_client_certificate", K_STRING,
 	    apply_ssl_client_certificate },
 	{ NULL, "ssl_handshake_timeout", K_INT, apply_ssl_handshake_timeout },
@@ -913,6 +921,15 @@ check_tls(struct ctx *x)
 		return fail(x, NULL, "ssl_verify_client needs "
 		    "ssl_client_certificate (the CA that signs client "
 		    "certificates)");
+	/* The session owns the handshake: the monitor checks the chain it
+	 * is given, but cannot tell that this connection's client holds its
+	 * key (issue 10 item 5).  Only an operator who says so trusts it. */
+	if ((c->auth_methods & AUTHM_EXTERNAL) &&
+	    !c->ssl_external_trust_session)
+		return fail(x, NULL, "imap_auth external needs "
+		    "ssl_external_trust_session = true: a taken-over session "
+		    "could log in as anyone whose certificate it has (see "
+		    "imapgate(8), THREAT MODEL)");
 	if ((c->auth_methods & AUTHM_EXTERNAL) &&
 	    c->ssl_verify_client == VERIFY_OFF)
 		return fail(x, NULL, "imap_auth external needs ssl_verify_client "

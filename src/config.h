@@ -68,6 +68,7 @@ struct config {
 	int	 ssl_priority_set, ssl_protocols_set;	/* one or the other */
 	char	*ssl_ticket_key;		/* ssl_session_ticket_key */
 	enum ssl_verify ssl_verify_client;
+	int	 ssl_external_trust_session;	/* EXTERNAL believes the session */
 	char	*ssl_client_ca;			/* ssl_client_certificate */
 	int	 ssl_handshake_timeout;		/* s */
 	int	 backend_ssl, backend_starttls;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 #include "auth.h"
 #include "backend_connect.h"
 #include "backend_exec.h"
+#include "cidr.h"
 #include "clock.h"
 #include "cram.h"
 #include "log.h"
@@ -280,17 +282,36 @@ session_budget(const struct config *c)
 	    BACKEND_LOGIN_TIMEOUT + MONITOR_SLACK;
 }
 
-/* Are the TLS facts the session sent well-formed? */
+/* A name as GnuTLS gives them ("TLS1.3", "AES-256-GCM"): 1 to size - 1
+ * bytes of [A-Za-z0-9._-], NUL-terminated.  Anything else is a lie that
+ * could end a header line. */
+static int
+tls_name_ok(const char *s, size_t size)
+{
+	size_t n;
+
+	if (!msg_string_ok(s, size))
+		return 0;
+	n = strlen(s);
+	return n > 0 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+	    "tuvwxyz0123456789._-") == n;
+}
+
+/*
+ * Are the TLS facts the session sent well-formed?  The protocol and the
+ * cipher are its word (the monitor has no handshake to ask), so they must
+ * look like GnuTLS's names; the rest -- whether there is a certificate,
+ * whether it verified, its names -- tls_client_facts() then computes
+ * from the chain, whatever the session said.
+ */
 static int
 tls_facts_ok(const struct tls_facts *t)
 {
-	return msg_string_ok(t->protocol, sizeof(t->protocol)) &&
-	    msg_string_ok(t->cipher, sizeof(t->cipher)) &&
-	    msg_string_ok(t->cn, sizeof(t->cn)) &&
-	    msg_string_ok(t->subject, sizeof(t->subject)) &&
-	    msg_string_ok(t->issuer, sizeof(t->issuer)) &&
-	    msg_string_ok(t->serial, sizeof(t->serial)) &&
-	    msg_string_ok(t->fingerprint, sizeof(t->fingerprint));
+	if (!t->active)
+		return 1;
+	return tls_name_ok(t->protocol, sizeof(t->protocol)) &&
+	    tls_name_ok(t->cipher, sizeof(t->cipher)) &&
+	    t->ncerts <= TLS_CHAIN_CERTS;
 }
 
 /*
@@ -306,6 +327,12 @@ external_identity(const struct monitor *m, struct msg_auth *a,
 {
 	char cn[USER_MAX + 1];
 
+	/* The configuration refuses EXTERNAL without the operator's trust;
+	 * refused here too, whatever the session asks. */
+	if (!m->cfg->ssl_external_trust_session) {
+		*why = "EXTERNAL without ssl_external_trust_session";
+		return AUTH_NO;
+	}
 	if (!a->tls.active || tls_verify_client(&a->tls, cn, sizeof(cn)) < 0) {
 		*why = "client certificate does not verify";
 		return AUTH_NO;
@@ -337,6 +364,7 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 		log_fatal("monitor: malformed AUTH message");
 	alarm(0);
 	clock_gettime(CLOCK_MONOTONIC, &m->asked);
+	tls_client_facts(&a->tls);
 	r = a->mech == MECH_EXTERNAL ? external_identity(m, a, &why) : 0;
 	log_escape(m->logname, sizeof(m->logname), a->user, strlen(a->user));
 	memcpy(m->tag, a->tag, sizeof(m->tag));
@@ -525,13 +553,17 @@ serve_relay_keep(struct monitor *m, ssize_t n)
 static void
 serve_relay_end(struct monitor *m, struct msg_relay_end *e, ssize_t n)
 {
+	char end[4 * sizeof(e->end) + 1];
+
 	if (n != (ssize_t)sizeof(*e) || !msg_string_ok(e->end, sizeof(e->end)))
 		log_fatal("monitor: malformed RELAY_END message");
+	/* The session's word: escaped for the log like client bytes. */
+	log_escape(end, sizeof(end), e->end, strlen(e->end));
 	log_info("session: user=\"%s\" ip=%s backend=%s in=%llu out=%llu "
 	    "duration=%.3f end=%s tls=yes", m->logname, m->conn.peer_ip,
 	    m->backend[0] ? m->backend : "exec",
 	    (unsigned long long)e->c2b, (unsigned long long)e->b2c,
-	    seconds_since(&m->born), e->end);
+	    seconds_since(&m->born), end);
 	close(m->fd);
 	monitor_finish();
 }
@@ -548,28 +580,53 @@ serve_sign(struct monitor *m, struct msg_sign *s, ssize_t n)
 		monitor_finish();
 }
 
-/* The client's address from a PROXY header the session read. */
-static void
-serve_client_addr(struct monitor *m, struct msg_client_addr *a, ssize_t n)
+/* An IPv4 or IPv6 address in text form. */
+static int
+ip_ok(const char *ip, size_t size)
 {
 	unsigned char bin[16];
 
+	return msg_string_ok(ip, size) && (inet_pton(AF_INET, ip, bin) == 1 ||
+	    inet_pton(AF_INET6, ip, bin) == 1);
+}
+
+/* A port number: 1 to 5 digits, at most 65535. */
+static int
+port_ok(const char *port, size_t size)
+{
+	size_t n;
+
+	if (!msg_string_ok(port, size))
+		return 0;
+	n = strlen(port);
+	return n > 0 && n <= 5 && strspn(port, "0123456789") == n &&
+	    atoi(port) <= 65535;
+}
+
+/*
+ * The client's address from a PROXY header the session read.  Believed
+ * only as set_real_ip_from allows: the peer this process accepted (not
+ * the session's word) must be a trusted one, and every field must be an
+ * address or a port, nothing that could end a header or a log line.
+ */
+static void
+serve_client_addr(struct monitor *m, struct msg_client_addr *a, ssize_t n)
+{
 	if (n != (ssize_t)sizeof(*a) || !m->cfg->proxy_protocol ||
 	    m->addr_set || m->attempts != 0 ||
-	    !msg_string_ok(a->ip, sizeof(a->ip)) ||
-	    !msg_string_ok(a->port, sizeof(a->port)) ||
-	    !msg_string_ok(a->dst_ip, sizeof(a->dst_ip)) ||
-	    !msg_string_ok(a->dst_port, sizeof(a->dst_port)) ||
-	    (inet_pton(AF_INET, a->ip, bin) != 1 &&
-	    inet_pton(AF_INET6, a->ip, bin) != 1) ||
-	    strspn(a->port, "0123456789") != strlen(a->port))
+	    !cidr_match(m->cfg->real_ip_from, m->cfg->nreal_ip_from,
+	    m->conn.peer_ip) ||
+	    !ip_ok(a->ip, sizeof(a->ip)) || !port_ok(a->port, sizeof(a->port)) ||
+	    !ip_ok(a->dst_ip, sizeof(a->dst_ip)) ||
+	    !port_ok(a->dst_port, sizeof(a->dst_port)))
 		log_fatal("monitor: malformed CLIENT_ADDR message");
 	m->addr_set = 1;
 	m->conn.proxied = 1;
 	memcpy(m->conn.peer_ip, a->ip, sizeof(a->ip));
-	memcpy(m->conn.peer_port, a->port, sizeof(a->port));
+	memcpy(m->conn.peer_port, a->port, sizeof(m->conn.peer_port));
 	memcpy(m->conn.proxy_dst_ip, a->dst_ip, sizeof(a->dst_ip));
-	memcpy(m->conn.proxy_dst_port, a->dst_port, sizeof(a->dst_port));
+	memcpy(m->conn.proxy_dst_port, a->dst_port,
+	    sizeof(m->conn.proxy_dst_port));
 }
 
 void
@@ -595,9 +652,14 @@ monitor_run(const struct config *cfg, const struct conn *conn,
 		if (n == 0)
 			monitor_finish();
 		if (n < (ssize_t)sizeof(uint32_t))
-			log_fatal("monitor: bad message from session");
-		if (got >= 0 && (msg.type != MSG_RELAY || m.state != ST_RELAY))
+			log_fatal("monitor: bad message from session (truncated, "
+			    "or more than one descriptor)");
+		/* A descriptor only where the protocol has one: any other is
+		 * closed, and the session that sent it is done. */
+		if (got >= 0 && (msg.type != MSG_RELAY || m.state != ST_RELAY)) {
+			close(got);
 			log_fatal("monitor: unexpected descriptor");
+		}
 		if (msg.type == MSG_AUTH && m.state == ST_AUTH)
 			serve_auth(&m, &msg.auth, n);
 		else if (msg.type == MSG_SIGN && m.state == ST_AUTH)

@@ -43,17 +43,26 @@ msg_send(int fd, const void *m, size_t len)
 	return msg_send_fd(fd, m, len, -1);
 }
 
+/*
+ * At most one descriptor, and only a whole message: the control buffer
+ * has room for MSG_FDS_ROOM of them so that every one a peer attaches
+ * arrives and can be closed (one that does not fit, the kernel drops and
+ * flags MSG_CTRUNC).  A second descriptor, a truncated message or
+ * truncated control data: all of them closed, the message refused.
+ */
 ssize_t
 msg_recv_fd(int fd, void *m, size_t max, int *got)
 {
 	union {
 		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
+		char		buf[CMSG_SPACE(sizeof(int) * MSG_FDS_ROOM)];
 	} cm;
 	struct iovec iov = { m, max };
 	struct cmsghdr *c;
 	struct msghdr mh;
 	ssize_t n;
+	size_t i, nfds;
+	int fds, one = -1, v;
 
 	*got = -1;
 	memset(&mh, 0, sizeof(mh));
@@ -64,17 +73,28 @@ msg_recv_fd(int fd, void *m, size_t max, int *got)
 	do
 		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	for (c = CMSG_FIRSTHDR(&mh); n >= 0 && c != NULL;
-	    c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(got, CMSG_DATA(c), sizeof(int));
-	if (n > 0 && (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		if (*got >= 0)
-			close(*got);
-		*got = -1;
+	if (n < 0)
+		return -1;
+	fds = 0;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < nfds; i++) {
+			memcpy(&v, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (fds++ == 0)
+				one = v;
+			else
+				close(v);
+		}
+	}
+	if (fds > 1 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (one >= 0)
+			close(one);
 		return -1;
 	}
+	*got = one;
 	return n;
 }
 

@@ -169,7 +169,8 @@ int msg_send(int fd, const void *m, size_t len);
 ssize_t msg_recv(int fd, void *m, size_t max);
 /* The same, passing a file descriptor (SCM_RIGHTS). */
 int msg_send_fd(int fd, const void *m, size_t len, int pass);
-/* *got is the descriptor received, or -1 if none came. */
+/* *got is the descriptor received, or -1 if none came.  More than one
+ * descriptor, or a truncated message: every descriptor closed, -1. */
 ssize_t msg_recv_fd(int fd, void *m, size_t max, int *got);
 /* Is s[0..size) NUL-terminated? */
 int msg_string_ok(const char *s, size_t size);

@@ -49,9 +49,17 @@
 	X(gnutls_cipher_get) \
 	X(gnutls_cipher_get_name) \
 	X(gnutls_credentials_set) \
+	X(gnutls_decode_ber_digest_info) \
 	X(gnutls_error_is_fatal) \
 	X(gnutls_handshake) \
+	X(gnutls_handshake_set_hook_function) \
+	X(gnutls_hash) \
+	X(gnutls_hash_copy) \
+	X(gnutls_hash_deinit) \
 	X(gnutls_hash_fast) \
+	X(gnutls_hash_init) \
+	X(gnutls_hash_output) \
+	X(gnutls_hash_get_len) \
 	X(gnutls_free) \
 	X(gnutls_init) \
 	X(gnutls_load_file) \
@@ -60,8 +68,11 @@
 	X(gnutls_certificate_set_key) \
 	X(gnutls_priority_deinit) \
 	X(gnutls_priority_init2) \
+	X(gnutls_priority_protocol_list) \
 	X(gnutls_priority_set) \
 	X(gnutls_privkey_import_ext4) \
+	X(gnutls_privkey_deinit) \
+	X(gnutls_privkey_get_pk_algorithm) \
 	X(gnutls_privkey_import_x509_raw) \
 	X(gnutls_privkey_init) \
 	X(gnutls_privkey_sign_data2) \
@@ -77,6 +88,7 @@
 	X(gnutls_session_is_resumed) \
 	X(gnutls_session_set_verify_cert) \
 	X(gnutls_session_ticket_enable_server) \
+	X(gnutls_sign_get_hash_algorithm) \
 	X(gnutls_sign_supports_pk_algorithm) \
 	X(gnutls_strerror) \
 	X(gnutls_transport_set_int2) \
@@ -109,6 +121,7 @@ static unsigned int pk_bits[SSL_CERTS_MAX];
 static gnutls_privkey_t keys[SSL_CERTS_MAX];	/* the monitor's */
 static int nkeys, sign_fd = -1;
 static unsigned int signs;
+static int digests_allowed;	/* the priority allows TLS 1.2 or older */
 static gnutls_priority_t priority;
 static unsigned char ticket_key[64];
 static gnutls_datum_t ticket = { ticket_key, 0 };
@@ -178,6 +191,118 @@ load_ticket_key(const char *path, char *why, size_t whysize)
 	return 0;
 }
 
+/*
+ * The session's running TLS 1.3 transcript, so that it can hand the
+ * monitor the CertificateVerify content to sign (which the monitor
+ * parses) rather than the bare digest GnuTLS gives an external key.
+ * GnuTLS does not say which hash the transcript uses before it asks for
+ * the signature, so both TLS 1.3 hashes run; the one whose content hashes
+ * to what GnuTLS asked for is the right one.
+ */
+static const gnutls_digest_algorithm_t transcript_alg[2] = {
+	GNUTLS_DIG_SHA256, GNUTLS_DIG_SHA384 };
+static gnutls_hash_hd_t transcript[2];
+static gnutls_session_t handshaking;
+static int transcript_ok;
+
+static const char tls13_server_cv[] = "TLS 1.3, server CertificateVerify";
+
+/* Every handshake message, header and body, as RFC 8446 4.4.1 hashes
+ * them; a HelloRetryRequest replaces the first ClientHello by its hash. */
+static int
+transcript_hook(gnutls_session_t s, unsigned int htype, unsigned int when,
+    unsigned int incoming, const gnutls_datum_t *msg)
+{
+	unsigned char hdr[4], h[64];
+	unsigned int wire = htype, i, len;
+
+	(void)s;
+	(void)when;
+	(void)incoming;
+	if (!transcript_ok || when != (incoming ? GNUTLS_HOOK_PRE :
+	    GNUTLS_HOOK_POST))
+		return 0;
+	if (htype == GNUTLS_HANDSHAKE_HELLO_RETRY_REQUEST) {
+		wire = GNUTLS_HANDSHAKE_SERVER_HELLO;
+		for (i = 0; i < 2; i++) {
+			len = (unsigned int)g.gnutls_hash_get_len(
+			    transcript_alg[i]);
+			g.gnutls_hash_output(transcript[i], h);
+			hdr[0] = 254;	/* message_hash */
+			hdr[1] = hdr[2] = 0;
+			hdr[3] = (unsigned char)len;
+			g.gnutls_hash(transcript[i], hdr, 4);
+			g.gnutls_hash(transcript[i], h, len);
+		}
+	} else if (htype > 255 || htype == GNUTLS_HANDSHAKE_CHANGE_CIPHER_SPEC)
+		return 0;
+	if (msg->size > 0xffffff) {
+		transcript_ok = 0;
+		return 0;
+	}
+	hdr[0] = (unsigned char)wire;
+	hdr[1] = (unsigned char)(msg->size >> 16);
+	hdr[2] = (unsigned char)(msg->size >> 8);
+	hdr[3] = (unsigned char)msg->size;
+	for (i = 0; i < 2; i++) {
+		g.gnutls_hash(transcript[i], hdr, 4);
+		g.gnutls_hash(transcript[i], msg->data, msg->size);
+	}
+	return 0;
+}
+
+/* Start a transcript for handshake s (the server side's). */
+static void
+transcript_start(gnutls_session_t s)
+{
+	int i;
+
+	handshaking = s;
+	transcript_ok = 0;
+	for (i = 0; i < 2; i++) {
+		if (transcript[i] != NULL)
+			g.gnutls_hash_deinit(transcript[i], NULL);
+		transcript[i] = NULL;
+		if (g.gnutls_hash_init(&transcript[i], transcript_alg[i]) < 0)
+			return;
+	}
+	transcript_ok = 1;
+	g.gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_ANY,
+	    GNUTLS_HOOK_BOTH, transcript_hook);
+}
+
+/* The TLS 1.3 CertificateVerify content whose hash (by algo's hash) is
+ * hash, into out; its length, or 0 if the transcript does not give it
+ * (TLS 1.2, or a handshake the hook could not follow). */
+static size_t
+tls13_content(gnutls_sign_algorithm_t algo, const gnutls_datum_t *hash,
+    unsigned char *out, size_t size)
+{
+	gnutls_digest_algorithm_t h = g.gnutls_sign_get_hash_algorithm(algo);
+	gnutls_hash_hd_t copy;
+	unsigned char check[64];
+	size_t len, prefix = 64 + sizeof(tls13_server_cv);
+	int i;
+
+	if (!transcript_ok || handshaking == NULL ||
+	    g.gnutls_protocol_get_version(handshaking) != GNUTLS_TLS1_3 ||
+	    g.gnutls_hash_get_len(h) != hash->size || hash->size == 0)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		len = g.gnutls_hash_get_len(transcript_alg[i]);
+		if (prefix + len > size ||
+		    (copy = g.gnutls_hash_copy(transcript[i])) == NULL)
+			continue;
+		memset(out, ' ', 64);
+		memcpy(out + 64, tls13_server_cv, sizeof(tls13_server_cv));
+		g.gnutls_hash_deinit(copy, out + prefix);
+		if (g.gnutls_hash_fast(h, out, prefix + len, check) == 0 &&
+		    memcmp(check, hash->data, hash->size) == 0)
+			return prefix + len;
+	}
+	return 0;
+}
+
 /* The session's side of a signature: ask the monitor. */
 static int
 remote_sign(void *userdata, int hashed, gnutls_sign_algorithm_t algo,
@@ -215,12 +340,20 @@ remote_sign_data(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
 	return remote_sign(userdata, 0, algo, flags, data, sig);
 }
 
+/* A digest: in TLS 1.3, send the content it is the digest of, which the
+ * monitor can check; else (TLS 1.2) the digest itself. */
 static int
 remote_sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo,
     void *userdata, unsigned int flags, const gnutls_datum_t *hash,
     gnutls_datum_t *sig)
 {
+	static unsigned char content[64 + sizeof(tls13_server_cv) + 64];
+	gnutls_datum_t d = { content, 0 };
+
 	(void)key;
+	if ((d.size = (unsigned int)tls13_content(algo, hash, content,
+	    sizeof(content))) > 0)
+		return remote_sign(userdata, 0, algo, flags, &d, sig);
 	return remote_sign(userdata, 1, algo, flags, hash, sig);
 }
 
@@ -272,6 +405,23 @@ tls_sign_via(int fd)
 	sign_fd = fd;
 }
 
+/* Does ssl_priority allow a version before TLS 1.3, whose signatures
+ * the session can only hand the monitor as a digest? */
+static int
+tls12_allowed(void)
+{
+	const unsigned int *list;
+	int i, n;
+
+	if (priority == NULL ||
+	    (n = g.gnutls_priority_protocol_list(priority, &list)) < 0)
+		return 1;
+	for (i = 0; i < n; i++)
+		if (list[i] != GNUTLS_TLS1_3)
+			return 1;
+	return 0;
+}
+
 int
 tls_load_keys(const struct config *c, char *err, size_t errsize)
 {
@@ -283,6 +433,10 @@ tls_load_keys(const struct config *c, char *err, size_t errsize)
 		return 0;
 	for (i = 0; i < c->nssl_cert; i++) {
 		d.data = NULL;
+		/* Loaded once per process; again only in the unit tests. */
+		if (keys[i] != NULL)
+			g.gnutls_privkey_deinit(keys[i]);
+		keys[i] = NULL;
 		if ((r = g.gnutls_privkey_init(&keys[i])) < 0 ||
 		    (r = g.gnutls_load_file(c->ssl_key[i], &d)) < 0 ||
 		    (r = g.gnutls_privkey_import_x509_raw(keys[i], &d,
@@ -299,54 +453,132 @@ tls_load_keys(const struct config *c, char *err, size_t errsize)
 			return -1;
 	}
 	nkeys = c->nssl_cert;
+	digests_allowed = tls12_allowed();
 	return 0;
 }
 
 /*
- * Sign only what a TLS handshake signs, so that a session taken over
- * cannot have anything else signed with the server's key: a TLS 1.3
- * CertificateVerify (64 spaces, the context string, a transcript hash),
- * TLS 1.2's ECDHE parameters (the two randoms, a named curve, a point),
- * or, given as a hash, no more than a DigestInfo of SHA-512.
+ * What the monitor signs for the session (issue 10 item 4).
+ *
+ * Data (sign_data): only what a TLS handshake signs, parsed: a TLS 1.3
+ * server CertificateVerify (64 spaces, the context string, a 0, a
+ * transcript hash of 32 to 64 bytes), or TLS 1.2's ECDHE parameters (the
+ * two randoms, named_curve, a named group we know, a point of that
+ * group's size).  The monitor hashes it itself.  In TLS 1.3 the session
+ * sends the CertificateVerify content it rebuilt from its transcript
+ * (transcript_hook); GnuTLS asks for data outright only for keys that
+ * sign unhashed (Ed25519, Ed448).
+ *
+ * A hash (sign_hash): GnuTLS 3.7 hashes TLS 1.2's ServerKeyExchange
+ * parameters itself for RSA and ECDSA keys and hands the external key
+ * only the digest (measured with TLS 1.2 clients: RSA PKCS#1 comes as
+ * RSA_RAW with a DigestInfo, ECDSA and RSA-PSS as the digest), and the
+ * parameters' ECDHE point is nowhere in its API, so the session cannot
+ * send what it hashed.  The monitor takes a digest only when ssl_priority
+ * allows TLS 1.2 or older, and binds what it can: a SHA-2 digest of
+ * exactly its length, for a signature scheme of this key, no flags;
+ * RSA_RAW only as a DigestInfo of SHA-256/384/512, signed as that hash
+ * (never a raw RSA block, never MD5+SHA-1 or SHA-1).  What a taken-over
+ * session can still get is in imapgate(8), THREAT MODEL.
  */
+static int
+tls12_point_ok(const unsigned char *p, size_t len)
+{
+	unsigned int group = (unsigned int)p[0] << 8 | p[1];
+	size_t want;
+
+	switch (group) {
+	case 23: want = 65; break;	/* secp256r1, uncompressed */
+	case 24: want = 97; break;	/* secp384r1 */
+	case 25: want = 133; break;	/* secp521r1 */
+	case 29: want = 32; break;	/* x25519 */
+	case 30: want = 56; break;	/* x448 */
+	default: return 0;
+	}
+	return len == 3 + want && p[2] == want && (group >= 29 || p[3] == 4);
+}
+
 static int
 handshake_data(const struct msg_sign *m)
 {
-	static const char tls13[] = "TLS 1.3, server CertificateVerify";
-	size_t i;
+	const char *tls13 = tls13_server_cv;
+	size_t i, hash;
 
-	if (m->hashed)
-		return m->len <= TLS_HASHED_MAX;
-	if (m->len > 64 + sizeof(tls13) &&
-	    memcmp(m->data + 64, tls13, sizeof(tls13)) == 0) {
+	if (m->len > 64 + sizeof(tls13_server_cv) &&
+	    memcmp(m->data + 64, tls13, sizeof(tls13_server_cv)) == 0) {
 		for (i = 0; i < 64 && m->data[i] == ' '; i++)
 			;
-		return i == 64 && m->len - 64 - sizeof(tls13) <= 64;
+		hash = m->len - 64 - sizeof(tls13_server_cv);
+		return i == 64 && hash >= 32 && hash <= 64;
 	}
-	/* client_random server_random, curve_type 3, curve (2), point */
+	/* client_random server_random, curve_type 3, group (2), point */
 	return m->len > 68 && m->data[64] == 3 &&
-	    m->data[67] == m->len - 68;
+	    tls12_point_ok(m->data + 65, m->len - 65);
+}
+
+/* A SHA-2 digest algorithm TLS signs with. */
+static int
+sha2(gnutls_digest_algorithm_t h)
+{
+	return h == GNUTLS_DIG_SHA256 || h == GNUTLS_DIG_SHA384 ||
+	    h == GNUTLS_DIG_SHA512;
+}
+
+/*
+ * A hash to sign, bound as far as the monitor can: *algo and *digest
+ * become what is signed (RSA_RAW: the DigestInfo's hash, as RSA-SHA2).
+ * 0, or -1 to refuse.
+ */
+static int
+handshake_hash(const struct msg_sign *m, gnutls_sign_algorithm_t *algo,
+    gnutls_datum_t *digest, unsigned char *buf, size_t bufsize)
+{
+	gnutls_digest_algorithm_t h;
+	unsigned int len = (unsigned int)bufsize;
+	int pk = g.gnutls_privkey_get_pk_algorithm(keys[m->key], NULL);
+	gnutls_datum_t in = { (unsigned char *)m->data, m->len };
+
+	if (m->flags != 0 || !digests_allowed)
+		return -1;
+	*algo = (gnutls_sign_algorithm_t)m->algo;
+	if (*algo == GNUTLS_SIGN_RSA_RAW) {
+		if (pk != GNUTLS_PK_RSA || g.gnutls_decode_ber_digest_info(&in,
+		    &h, buf, &len) < 0 || !sha2(h) ||
+		    len != g.gnutls_hash_get_len(h))
+			return -1;
+		*algo = h == GNUTLS_DIG_SHA256 ? GNUTLS_SIGN_RSA_SHA256 :
+		    h == GNUTLS_DIG_SHA384 ? GNUTLS_SIGN_RSA_SHA384 :
+		    GNUTLS_SIGN_RSA_SHA512;
+		digest->data = buf;
+		digest->size = len;
+		return 0;
+	}
+	h = g.gnutls_sign_get_hash_algorithm(*algo);
+	if (!sha2(h) || m->len != g.gnutls_hash_get_len(h) || pk < 0 ||
+	    !g.gnutls_sign_supports_pk_algorithm(*algo,
+	    (gnutls_pk_algorithm_t)pk))
+		return -1;
+	digest->data = (unsigned char *)m->data;
+	digest->size = m->len;
+	return 0;
 }
 
 int
 tls_sign(const struct msg_sign *m, struct msg_signature *r)
 {
-	const unsigned int known = GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA |
-	    GNUTLS_PRIVKEY_FLAG_REPRODUCIBLE |
-	    GNUTLS_PRIVKEY_SIGN_FLAG_RSA_PSS;
-	gnutls_datum_t d, sig = { NULL, 0 };
+	unsigned char buf[TLS_HASHED_MAX];
+	gnutls_sign_algorithm_t algo = (gnutls_sign_algorithm_t)m->algo;
+	gnutls_datum_t d = { (unsigned char *)m->data, m->len };
+	gnutls_datum_t sig = { NULL, 0 };
 	int rc;
 
 	if (m->key >= (uint32_t)nkeys || m->len > sizeof(m->data) ||
-	    !handshake_data(m) || ++signs > TLS_SIGNS_MAX)
+	    (m->hashed ? handshake_hash(m, &algo, &d, buf, sizeof(buf)) < 0 :
+	    m->flags != 0 || !handshake_data(m)) || ++signs > TLS_SIGNS_MAX)
 		return -1;
-	d.data = (unsigned char *)m->data;
-	d.size = m->len;
 	rc = m->hashed ?
-	    g.gnutls_privkey_sign_hash2(keys[m->key],
-	    (gnutls_sign_algorithm_t)m->algo, m->flags & known, &d, &sig) :
-	    g.gnutls_privkey_sign_data2(keys[m->key],
-	    (gnutls_sign_algorithm_t)m->algo, m->flags & known, &d, &sig);
+	    g.gnutls_privkey_sign_hash2(keys[m->key], algo, 0, &d, &sig) :
+	    g.gnutls_privkey_sign_data2(keys[m->key], algo, 0, &d, &sig);
 	memset(r, 0, sizeof(*r));
 	r->type = MSG_SIGNATURE;
 	if (rc == 0 && sig.size <= sizeof(r->sig)) {
@@ -570,27 +802,13 @@ keep_chain(const gnutls_datum_t *peers, unsigned int n, struct tls_facts *f)
 	f->ncerts = i;
 }
 
+/* What a certificate says, for the log and Auth-SSL-*: from its DER. */
 static void
-cert_facts(gnutls_session_t s, struct tls_facts *f)
+leaf_facts(gnutls_x509_crt_t crt, struct tls_facts *f)
 {
-	const gnutls_datum_t *peers;
-	gnutls_x509_crt_t crt;
 	unsigned char bin[TLS_SERIAL_MAX / 2];
-	unsigned int n = 0, status = 0;
 	size_t len;
 
-	if ((peers = g.gnutls_certificate_get_peers(s, &n)) == NULL || n == 0)
-		return;
-	f->cert = 1;
-	f->verified = g.gnutls_certificate_verify_peers2(s, &status) == 0 &&
-	    status == 0;
-	keep_chain(peers, n, f);
-	if (g.gnutls_x509_crt_init(&crt) < 0)
-		return;
-	if (g.gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) < 0) {
-		g.gnutls_x509_crt_deinit(crt);
-		return;
-	}
 	crt_cn(crt, f->cn, sizeof(f->cn));
 	len = sizeof(f->subject);
 	if (g.gnutls_x509_crt_get_dn(crt, f->subject, &len) < 0)
@@ -605,6 +823,25 @@ cert_facts(gnutls_session_t s, struct tls_facts *f)
 	if (g.gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA1, bin,
 	    &len) == 0)
 		hex(bin, len, f->fingerprint, sizeof(f->fingerprint));
+}
+
+static void
+cert_facts(gnutls_session_t s, struct tls_facts *f)
+{
+	const gnutls_datum_t *peers;
+	gnutls_x509_crt_t crt;
+	unsigned int n = 0, status = 0;
+
+	if ((peers = g.gnutls_certificate_get_peers(s, &n)) == NULL || n == 0)
+		return;
+	f->cert = 1;
+	f->verified = g.gnutls_certificate_verify_peers2(s, &status) == 0 &&
+	    status == 0;
+	keep_chain(peers, n, f);
+	if (g.gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (g.gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) == 0)
+		leaf_facts(crt, f);
 	g.gnutls_x509_crt_deinit(crt);
 }
 
@@ -623,46 +860,93 @@ facts(gnutls_session_t s, struct tls_facts *f)
 	cert_facts(s, f);
 }
 
-int
-tls_verify_client(const struct tls_facts *f, char *cn, size_t cnsize)
+/* The chain f carries, imported: the number of certificates in crt
+ * (each to be deinit'ed), or -1 when it is not a chain of DER
+ * certificates that fits. */
+static int
+import_chain(const struct tls_facts *f, gnutls_x509_crt_t *crt)
 {
-	static char client_auth[] = GNUTLS_KP_TLS_WWW_CLIENT;
-	gnutls_typed_vdata_st purpose = { GNUTLS_DT_KEY_PURPOSE_OID,
-	    (unsigned char *)client_auth, 0 };
-	gnutls_x509_crt_t crt[TLS_CHAIN_CERTS];
-	gnutls_x509_trust_list_t tl;
 	gnutls_datum_t d;
-	unsigned int i, n = 0, out = 1;
+	unsigned int i, n = 0;
 	size_t used = 0;
-	int ok = -1;
 
-	cn[0] = '\0';
 	if (server_cred == NULL || f->ncerts == 0 ||
 	    f->ncerts > TLS_CHAIN_CERTS)
 		return -1;
-	for (i = 0; i < f->ncerts; i++, n++) {
+	for (i = 0; i < f->ncerts; i++) {
 		if (f->der_len[i] > sizeof(f->der) - used ||
 		    g.gnutls_x509_crt_init(&crt[i]) < 0)
-			goto done;
+			goto bad;
+		n++;
 		d.data = (unsigned char *)f->der + used;
 		d.size = f->der_len[i];
 		used += f->der_len[i];
 		if (g.gnutls_x509_crt_import(crt[i], &d,
-		    GNUTLS_X509_FMT_DER) < 0) {
-			n++;
-			goto done;
-		}
+		    GNUTLS_X509_FMT_DER) < 0)
+			goto bad;
 	}
+	return (int)n;
+bad:
+	for (i = 0; i < n; i++)
+		g.gnutls_x509_crt_deinit(crt[i]);
+	return -1;
+}
+
+/* Does the chain lead to ssl_client_certificate, for client auth? */
+static int
+chain_verifies(gnutls_x509_crt_t *crt, int n)
+{
+	static char client_auth[] = GNUTLS_KP_TLS_WWW_CLIENT;
+	gnutls_typed_vdata_st purpose = { GNUTLS_DT_KEY_PURPOSE_OID,
+	    (unsigned char *)client_auth, 0 };
+	gnutls_x509_trust_list_t tl;
+	unsigned int out = 1;
+
 	g.gnutls_certificate_get_trust_list(server_cred, &tl);
-	if (g.gnutls_x509_trust_list_verify_crt2(tl, crt, n, &purpose, 1, 0,
-	    &out, NULL) == 0 && out == 0) {
+	return g.gnutls_x509_trust_list_verify_crt2(tl, crt, (unsigned int)n,
+	    &purpose, 1, 0, &out, NULL) == 0 && out == 0;
+}
+
+int
+tls_verify_client(const struct tls_facts *f, char *cn, size_t cnsize)
+{
+	gnutls_x509_crt_t crt[TLS_CHAIN_CERTS];
+	int i, n, ok = -1;
+
+	cn[0] = '\0';
+	if ((n = import_chain(f, crt)) < 0)
+		return -1;
+	if (chain_verifies(crt, n)) {
 		crt_cn(crt[0], cn, cnsize);
 		ok = cn[0] != '\0' ? 0 : -1;
 	}
-done:
 	for (i = 0; i < n; i++)
 		g.gnutls_x509_crt_deinit(crt[i]);
 	return ok;
+}
+
+void
+tls_client_facts(struct tls_facts *f)
+{
+	gnutls_x509_crt_t crt[TLS_CHAIN_CERTS];
+	int i, n;
+
+	if (!f->active || server_cred == NULL) {
+		memset(f, 0, sizeof(*f));
+		return;
+	}
+	f->cert = f->verified = 0;
+	f->cn[0] = f->subject[0] = f->issuer[0] = '\0';
+	f->serial[0] = f->fingerprint[0] = '\0';
+	if ((n = import_chain(f, crt)) < 0) {
+		f->ncerts = 0;
+		return;
+	}
+	f->cert = 1;
+	f->verified = (uint32_t)chain_verifies(crt, n);
+	leaf_facts(crt[0], f);
+	for (i = 0; i < n; i++)
+		g.gnutls_x509_crt_deinit(crt[i]);
 }
 
 int
@@ -691,6 +975,7 @@ tls_accept(struct chan *ch, const struct config *c, struct tls_facts *f,
 		g.gnutls_certificate_server_set_request(s,
 		    c->ssl_verify_client == VERIFY_ON ? GNUTLS_CERT_REQUIRE :
 		    GNUTLS_CERT_REQUEST);
+	transcript_start(s);
 	g.gnutls_transport_set_int2(s, ch->in, ch->out);
 	chan_nonblock(ch);
 	if (handshake(s, ch, c->ssl_handshake_timeout, err, errsize) < 0)

@@ -58,6 +58,13 @@ int tls_sign(const struct msg_sign *m, struct msg_signature *r);
  * the subject CN in cn, or -1. */
 int tls_verify_client(const struct tls_facts *f, char *cn, size_t cnsize);
 
+/* The monitor: whatever the session said about the client's
+ * certificate (present, verified, CN, subject, issuer, serial,
+ * fingerprint) replaced by what the chain it passed says, checked here
+ * against ssl_client_certificate.  Without TLS configured, or not
+ * active: all cleared. */
+void tls_client_facts(struct tls_facts *f);
+
 /* Make ch's descriptors non-blocking. */
 void chan_nonblock(const struct chan *ch);
 /* >0 bytes, 0 end of stream, CHAN_AGAIN, or -1 on error. */

@@ -143,6 +143,7 @@ SECTION_OF = {
     "ssl": None, "starttls": None, "ssl_certificate": None, "ssl_certificate_key": None,
     "ssl_priority": None, "ssl_protocols": None, "ssl_session_ticket_key": None, "ssl_verify_client": None,
     "ssl_client_certificate": None, "ssl_handshake_timeout": None,
+    "ssl_external_trust_session": None,
     "listen": None,
     # TLS to the backend: flat names, rendered without the prefix in backend {}
     "backend_ssl": "backend", "backend_starttls": "backend",
@@ -413,27 +414,32 @@ def require_tool(path):
 class Gate:
     """One super-server listening on 127.0.0.1:port, spawning imapgate."""
 
-    def __init__(self, world, mode, conf_path, log_path):
+    def __init__(self, world, mode, conf_path, log_path, env=None):
         self.world = world
         self.mode = mode
         self.conf_path = conf_path
         self.log_path = log_path
         self.port = None
         self.proc = None
+        self.env = env or {}      # for imapgate only (evil=True)
 
     def command(self):
         gate = [GATE_BIN, "-c", self.conf_path]
         addr = "127.0.0.1:%d" % self.port
+        # systemd-socket-activate passes only the variables named with -E.
+        ssa_env = [a for k, v in sorted(self.env.items()) for a in ("-E", "%s=%s" % (k, v))]
         if self.mode == "inetd":
-            return [SSA, "-a", "--inetd", "-l", addr] + gate
+            return [SSA, "-a", "--inetd", "-l", addr] + ssa_env + gate
         if self.mode == "fd3":
-            return [SSA, "-a", "-l", addr] + gate
+            return [SSA, "-a", "-l", addr] + ssa_env + gate
+        if self.mode == "inetd-wait":       # inetd "wait": a listening fd 0 and 1
+            return [SSA, "--inetd", "-l", addr] + ssa_env + gate
         if self.mode == "tcpserver":
             return [TCPSERVER, "-R", "-H", "-l", "localhost", "127.0.0.1", str(self.port)] + gate
         if self.mode == "listen":           # imapgate -L: no super-server
             return gate + ["-L", addr]
         if self.mode == "accept-no":        # systemd Accept=no: a listening fd 3
-            return [SSA, "-l", addr] + gate
+            return [SSA, "-l", addr] + ssa_env + gate
         raise ValueError(self.mode)
 
     def start(self, port=None):
@@ -445,8 +451,12 @@ class Gate:
         for _ in range(1 if port else 3):     # a port race is retried, not fatal
             self.port = port or free_port()
             logf = open(self.log_path, "ab")
+            env = None
+            if self.env and self.mode in ("tcpserver", "listen"):
+                env = dict(os.environ, **self.env)
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=logf, start_new_session=True)
+                                         stdout=logf, stderr=logf, start_new_session=True,
+                                         env=env)
             logf.close()
             deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline:
@@ -548,11 +558,13 @@ def start_gate(world, request):
     counter = [0]
     request.node._imapgate_gates = gates
 
-    def start(mode="inetd", extra_top="", extra_sections=None, port=None, **overrides):
+    def start(mode="inetd", extra_top="", extra_sections=None, port=None, evil=False,
+              evil_files=(), evil_rewrite=None, **overrides):
         counter[0] += 1
         n = counter[0]
         conf = world.write_config("imapgate-%d.conf" % n, extra_top, extra_sections, **overrides)
-        g = Gate(world, mode, conf, os.path.join(world.root, "gate-%d.log" % n))
+        env = evil_env(evil_files, evil_rewrite) if evil else None
+        g = Gate(world, mode, conf, os.path.join(world.root, "gate-%d.log" % n), env=env)
         gates.append(g)
         return g.start(port)
 
@@ -567,6 +579,49 @@ def start_gate(world, request):
         for marker in SANITIZER_MARKERS:
             assert marker not in text, "sanitizer report in %s:\n%s" % (
                 g.log_path, text[-4000:])
+
+
+# -- the compromised-session harness (tests/harness/README.md) ----------------
+
+EVIL_SO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness", "evil.so")
+
+
+def evil_env(files=(), rewrite=None):
+    """imapgate's environment for start_gate(..., evil=True): the harness
+    preloaded; `files` read by it before the sandbox (EVIL_FILES);
+    `rewrite` a dict or list of (field, value) for EVIL_REWRITE (values
+    may use \\r \\n \\xHH escapes, which the harness decodes)."""
+    if not os.path.isfile(EVIL_SO):
+        pytest.fail("%s not built (make tests/harness/evil.so, or make check)" % EVIL_SO)
+    env = {"LD_PRELOAD": EVIL_SO}
+    if files:
+        env["EVIL_FILES"] = ":".join(files)
+    if rewrite:
+        items = rewrite.items() if isinstance(rewrite, dict) else rewrite
+        env["EVIL_REWRITE"] = "\n".join("%s=%s" % kv for kv in items)
+    # An ASan build checks that its runtime comes first among the
+    # libraries; the harness is preloaded before it.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env["ASAN_OPTIONS"] = ((asan + ":") if asan else "") + "verify_asan_link_order=0"
+    return env
+
+
+def evil(client, action, timeout=10.0):
+    """Send "EVIL <action>" on a plain client (helpers.Client) and return
+    (ok, text) from its "* EVIL OK|ERR text" line; (None, "EOF") when the
+    session ended instead (seccomp killed it)."""
+    client.send(b"EVIL " + (action.encode() if isinstance(action, str) else action) + b"\r\n",
+                ignore_errors=True)
+    try:
+        line = client.readline(timeout=timeout)
+    except AssertionError:
+        if client.eof:
+            return None, "EOF"
+        raise
+    text = line.decode("utf-8", "backslashreplace")
+    assert text.startswith("* EVIL "), "not an EVIL reply: %r" % text
+    word, _, rest = text[len("* EVIL "):].partition(" ")
+    return word == "OK", rest
 
 
 # What AddressSanitizer and UndefinedBehaviorSanitizer print on an error.

@@ -200,7 +200,7 @@ def test_config_tls_keys_accepted(world, certs):
         ssl=False, starttls="on", ssl_priority="NORMAL:-VERS-ALL:+VERS-TLS1.3",
         ssl_session_ticket_key=certs.ticket_key, ssl_verify_client="optional",
         ssl_client_certificate=certs.ca, ssl_handshake_timeout=5,
-        imap_auth=["plain", "external"],
+        imap_auth=["plain", "external"], ssl_external_trust_session=True,
         listen=[{"port": 993, "ssl": True, "ssl_handshake_timeout": 3},
                 {"port": 143, "starttls": "only", "greeting": "door 143"}]))
     assert r.returncode == 0, r.stderr

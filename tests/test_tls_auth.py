@@ -105,7 +105,7 @@ def test_session_resumed_after_starttls(start_gate, certs):
 
 def ext_settings(certs, verify="optional", **more):
     s = dict(ssl=True, ssl_verify_client=verify, ssl_client_certificate=certs.ca,
-             imap_auth=["plain", "external"])
+             imap_auth=["plain", "external"], ssl_external_trust_session=True)
     s.update(more)
     return tls_settings(certs, **s)
 

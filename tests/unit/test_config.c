@@ -245,6 +245,11 @@ static void
 config_imap_auth(void)
 {
 	FAILS(MINIMAL "imap_auth = [\"external\"];\n", 0,
+	    "imap_auth external needs ssl_external_trust_session = true: a "
+	    "taken-over session could log in as anyone whose certificate it "
+	    "has (see imapgate(8), THREAT MODEL)");
+	FAILS(MINIMAL "imap_auth = [\"external\"];\n"
+	    "ssl_external_trust_session = true;\n", 0,
 	    "imap_auth external needs ssl_verify_client optional or on");
 	FAILS(MINIMAL "imap_auth = [\"PLAIN\"];\n", 3,
 	    "imap_auth: unknown method \"PLAIN\" (plain, login, cram-md5, "
@@ -417,6 +422,7 @@ config_tls(void)
 	    "ssl_verify_client = \"optional\";\n"
 	    "ssl_client_certificate = \"/etc/ssl/ca.pem\";\n"
 	    "ssl_handshake_timeout = 3;\n"
+	    "ssl_external_trust_session = true;\n"
 	    "imap_auth = [\"plain\", \"external\"];\n", err, sizeof(err)), 0);
 	CHECK_STR(err, "");
 	CHECK_EQ(c.starttls, STARTTLS_ONLY);

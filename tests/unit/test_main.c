@@ -105,6 +105,7 @@ main(int argc, char *argv[])
 	suite_penalty();
 	suite_cram();
 	suite_tls();
+	suite_msg();
 	printf("%d checks, %d failed\n", checks, checks_failed);
 	/* The last line counts test cases. */
 	printf("%d passed, %d failed\n", cases_passed, cases_failed);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
 
 #include "config.h"
 #include "tls.h"
@@ -163,6 +164,73 @@ tls_monitor_verifies_chain(void)
 		/* TLS_SIGNS_MAX per connection, then no more. */
 		CHECK_EQ(tls_sign(&m, &r), 0);
 		CHECK_EQ(tls_sign(&m, &r), -1);
+
+		/* Hashes (what GnuTLS hands an external RSA or ECDSA key):
+		 * refused unless a SHA-2 digest of its exact length, for a
+		 * scheme this key signs with, without flags. */
+		CHECK_EQ(tls_load_keys(&c, err, sizeof(err)), 0);
+		memset(&m, 0, sizeof(m));
+		m.type = MSG_SIGN;
+		m.hashed = 1;
+		memset(m.data, 0x11, 64);
+		m.algo = GNUTLS_SIGN_ECDSA_SHA1;	/* SHA-1 */
+		m.len = 20;
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.algo = GNUTLS_SIGN_ECDSA_SHA256;
+		m.len = 36;			/* MD5+SHA-1's length */
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.len = 31;
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.len = 32;
+		m.flags = GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA;
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.flags = 0;
+		m.algo = GNUTLS_SIGN_RSA_RAW;	/* not this key's */
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.algo = GNUTLS_SIGN_RSA_PSS_RSAE_SHA256;
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		/* Unhashed: a TLS 1.2 point of the wrong size, an unknown
+		 * group. */
+		m.hashed = 0;
+		m.algo = GNUTLS_SIGN_ECDSA_SHA256;
+		memset(m.data, 0x22, 64);
+		m.data[64] = 3;
+		m.data[65] = 0;
+		m.data[66] = 23;
+		m.data[67] = 65;
+		m.data[68] = 4;
+		m.len = 68 + 64;
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.data[66] = 99;
+		m.len = 68 + 65;
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		/* ... and the right one: signed. */
+		m.data[66] = 23;
+		CHECK_EQ(tls_sign(&m, &r), 0);
+		CHECK(r.len > 0);
+		/* A SHA-256 digest for ECDSA-SHA256: signed -- the monitor
+		 * cannot see what was hashed (the THREAT MODEL says so). */
+		m.hashed = 1;
+		m.len = 32;
+		CHECK_EQ(tls_sign(&m, &r), 0);
+		CHECK(r.len > 0);
+		/* The cap holds for hashes too. */
+		CHECK_EQ(tls_sign(&m, &r), -1);
+
+		/* TLS 1.3 only: no digest at all, the content still. */
+		c.ssl_priority = (char *)"NORMAL:-VERS-ALL:+VERS-TLS1.3";
+		CHECK_EQ(tls_init(&c, 0, err, sizeof(err)), 0);
+		CHECK_EQ(tls_load_keys(&c, err, sizeof(err)), 0);
+		CHECK_EQ(tls_sign(&m, &r), -1);
+		m.hashed = 0;
+		m.algo = GNUTLS_SIGN_ECDSA_SECP256R1_SHA256;
+		memset(m.data, ' ', 64);
+		memcpy(m.data + 64, ctx13, sizeof(ctx13));
+		memset(m.data + 64 + sizeof(ctx13), 0x5a, 48);
+		m.len = 64 + sizeof(ctx13) + 48;
+		CHECK_EQ(tls_sign(&m, &r), 0);
+		CHECK(r.len > 0);
+		c.ssl_priority = (char *)SSL_PRIORITY_DEFAULT;
 	}
 	sh("rm -rf %s", dir);
 }

@@ -99,5 +99,6 @@ void	suite_proxy(void);
 void	suite_penalty(void);
 void	suite_cram(void);
 void	suite_tls(void);
+void	suite_msg(void);
 
 #endif
