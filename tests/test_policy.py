@@ -116,3 +116,94 @@ def test_relay_sandbox_from_proc(start_proxy, dovecot, certs, privsep_user, worl
     assert lines[-1].startswith(b"b OK [READ-WRITE]"), lines
     c.sendline("c LOGOUT")
     c.read_until_tagged("c")
+
+
+# -- the penalty: which failures grow it --------------------------------------
+
+BASE = 0.4           # failure_delay
+MAX = 4.0            # max_penalty, above failure_delay: the penalty can grow
+SOURCE = "127.0.0.7"
+
+
+def timed_failure(g, send, expect, source=SOURCE, tls=False):
+    """Seconds from sending `send` on a fresh connection from `source` to
+    the tagged NO starting `expect`."""
+    c = g.connect(source=source)
+    try:
+        t0 = time.monotonic()
+        c.send(send)
+        line = c.expect_prefix(expect, timeout=MAX + 8)
+        return time.monotonic() - t0, line
+    finally:
+        c.close()
+
+
+def plain_ir(authzid, authcid, pw):
+    return helpers.b64(("%s\0%s\0%s" % (authzid, authcid, pw)).encode())
+
+
+# name -> (how to start the gate, what the client sends, what it gets, a guess?)
+def failure_kinds(world, start_gate, start_proxy, auth_server, dovecot):
+    wait_s = auth_server(default=helpers.auth_error("Invalid login", wait=0))
+    no_s = auth_server(default=helpers.auth_error("Invalid login"))
+    bad_s = auth_server(default=helpers.AuthReply(raw=b"this is not HTTP\r\n\r\n"))
+    down = "http://127.0.0.1:%d/auth" % helpers.closed_port()
+    gate_only = world.write_passwd(passwords={"alice": "gate-only-pw"}, name="passwd-gate")
+    NO = b"a NO [AUTHENTICATIONFAILED]"
+    TEMP = b"a NO [UNAVAILABLE]"
+    return {
+        # guesses: README's list
+        "unknown-user": (lambda: start_gate(), b"a LOGIN nosuchuser pw\r\n", NO, True),
+        "wrong-password": (lambda: start_gate(), b"a LOGIN alice wrong\r\n", NO, True),
+        "authzid-of-another": (lambda: start_gate(),
+                               b"a AUTHENTICATE PLAIN " + plain_ir("bob", "alice", "secret")
+                               + b"\r\n", b"a NO [AUTHORIZATIONFAILED]", True),
+        "auth-http-no": (lambda: start_gate(passwd_file=None, http=no_s.url()),
+                         b"a LOGIN alice secret\r\n", b"a NO Invalid login", True),
+        "auth-http-no-with-wait": (lambda: start_gate(passwd_file=None, http=wait_s.url()),
+                                   b"a LOGIN alice secret\r\n", b"a NO Invalid login", True),
+        "backend-refuses": (lambda: start_proxy(passwd_file=gate_only),
+                            b"a LOGIN alice gate-only-pw\r\n", NO, True),
+        # temporary failures
+        "passwd-file-missing": (lambda: start_gate(passwd_file=os.path.join(world.root, "none")),
+                                b"a LOGIN alice secret\r\n", TEMP, False),
+        "auth-http-down": (lambda: start_gate(passwd_file=None, http=down),
+                           b"a LOGIN alice secret\r\n", TEMP, False),
+        "auth-http-malformed": (lambda: start_gate(passwd_file=None, http=bad_s.url()),
+                                b"a LOGIN alice secret\r\n", TEMP, False),
+        "backend-down": (lambda: start_proxy(connect=["127.0.0.1:%d" % helpers.closed_port()]),
+                         b"a LOGIN alice secret\r\n", TEMP, False),
+    }
+
+
+KINDS = ["unknown-user", "wrong-password", "authzid-of-another", "auth-http-no",
+         "auth-http-no-with-wait", "backend-refuses", "passwd-file-missing",
+         "auth-http-down", "auth-http-malformed", "backend-down"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_penalty_grows_for_guesses_only(start_gate, start_proxy, auth_server, dovecot,
+                                        world, kind):
+    """Two failures of one kind from an address, then a wrong password from
+    it (all gates share the penalty file): after two guesses that probe
+    waits 4 x failure_delay, after two temporary failures failure_delay
+    only -- and a temporary failure itself waits failure_delay."""
+    common = dict(failure_delay=BASE, max_penalty=MAX, max_attempts=1,
+                  penalty_file=world.penalty_file)
+    kinds = failure_kinds(world, lambda **kw: start_gate(**dict(common, **kw)),
+                          lambda **kw: start_proxy(**dict(common, **kw)), auth_server, dovecot)
+    make, send, expect, guess = kinds[kind]
+    g = make()
+    probe_gate = start_gate(**common)
+    took = [timed_failure(g, send, expect)[0] for _ in range(2)]
+    probe, _ = timed_failure(probe_gate, b"a LOGIN alice wrong\r\n",
+                             b"a NO [AUTHENTICATIONFAILED]")
+    if guess:
+        assert 4 * BASE - 0.05 <= probe <= 4 * BASE + 1.0, (kind, took, probe)
+    else:
+        assert BASE - 0.05 <= probe <= 2 * BASE - 0.1, (kind, took, probe)
+        assert all(BASE - 0.05 <= t <= 2 * BASE - 0.1 for t in took), (kind, took)
+    # Another address pays nothing for it.
+    other, _ = timed_failure(probe_gate, b"a LOGIN alice wrong\r\n",
+                             b"a NO [AUTHENTICATIONFAILED]", source="127.0.0.8")
+    assert BASE - 0.05 <= other <= 2 * BASE - 0.1, other
