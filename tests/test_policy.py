@@ -207,3 +207,37 @@ def test_penalty_grows_for_guesses_only(start_gate, start_proxy, auth_server, do
     other, _ = timed_failure(probe_gate, b"a LOGIN alice wrong\r\n",
                              b"a NO [AUTHENTICATIONFAILED]", source="127.0.0.8")
     assert BASE - 0.05 <= other <= 2 * BASE - 0.1, other
+
+
+# -- unknown users cost a hash too ---------------------------------------------
+
+SLOW_ROUNDS = 2500000        # SHA512-CRYPT rounds: about half a second here
+
+
+def login_time(g, user, pw):
+    c = g.connect()
+    try:
+        t0 = time.monotonic()
+        c.sendline("a LOGIN %s %s" % (user, pw))
+        c.expect(b"a" + helpers.AUTH_FAILED, timeout=30)
+        return time.monotonic() - t0
+    finally:
+        c.close()
+
+
+def test_unknown_user_is_hashed_with_a_slow_hash(start_gate, world):
+    """failure_delay 0, so no delay pads the timing: a login as a user the
+    passwd-file does not have takes as long as a wrong password for one it
+    has (imapgate hashes with a setting borrowed from the file), not the
+    instant a skipped hash would take."""
+    slow = conftest._crypt("slow-pw", "$6$rounds=%d$%s" % (SLOW_ROUNDS, conftest._salt(16)))
+    path = os.path.join(world.root, "passwd-slow")
+    with open(path, "w") as f:
+        f.write("slowuser:{SHA512-CRYPT}%s:%d:%d::%s::\n" % (
+            slow, conftest.MAIL_UID, conftest.MAIL_GID, world.homes["alice"]))
+    os.chmod(path, 0o600)
+    g = start_gate(passwd_file=path, failure_delay=0.0, max_penalty=0.0)
+    known = sorted(login_time(g, "slowuser", "wrong") for _ in range(3))[1]
+    unknown = sorted(login_time(g, "nosuchuser", "wrong") for _ in range(3))[1]
+    assert known >= 0.15, "the slow hash is not slow: %.3fs" % known
+    assert unknown >= 0.6 * known, (unknown, known)
