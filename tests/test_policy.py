@@ -13,7 +13,7 @@ import pytest
 import conftest
 import helpers
 from conftest import tls_settings
-from test_connect import expect_logged_in, login_line
+from test_connect import expect_logged_in, fake_imap, login_line  # noqa: F401 (a fixture)
 
 GATE_EXE = os.path.realpath(conftest.GATE_BIN)
 
@@ -241,3 +241,27 @@ def test_unknown_user_is_hashed_with_a_slow_hash(start_gate, world):
     unknown = sorted(login_time(g, "nosuchuser", "wrong") for _ in range(3))[1]
     assert known >= 0.15, "the slow hash is not slow: %.3fs" % known
     assert unknown >= 0.6 * known, (unknown, known)
+
+
+# -- {n+} exactly when the backend offers LITERAL+ ----------------------------
+
+@pytest.mark.parametrize("plus", [True, False], ids=["literal-plus", "no-literal-plus"])
+def test_backend_literal_plus_exactly_when_offered(start_proxy, fake_imap, plus):
+    """A user name and password that need literals: with LITERAL+ offered
+    imapgate sends {n+} and does not wait for a continuation; without it,
+    {n} and a wait for each "+".  The LOGIN on the wire, line by line."""
+    caps = b"IMAP4rev1 LITERAL+ AUTH=PLAIN" if plus else b"IMAP4rev1 AUTH=PLAIN"
+    fake = fake_imap(caps=caps)
+    g = start_proxy(connect=["127.0.0.1:%d" % fake.port], login="login", passwd_file=None)
+    c = g.connect()
+    c.send(login_line("a", 'al\\"ice', "se cr\\et"))
+    lines = c.read_until_tagged("a")
+    assert lines[-1] == b"a OK [CAPABILITY IMAP4rev1 X-FAKE-AFTER] Logged in", lines
+    assert fake.credentials == [("LOGIN", [b'al\\"ice', b"se cr\\et"])], fake.commands
+    login = [i for i, ln in enumerate(fake.commands) if b" LOGIN " in ln]
+    assert len(login) == 1, fake.commands
+    p = b"+" if plus else b""
+    i = login[0]
+    assert re.fullmatch(rb"\S+ LOGIN \{7%s\}" % re.escape(p), fake.commands[i]), fake.commands
+    assert fake.commands[i + 1:i + 3] == [b" {8%s}" % p, b""], fake.commands
+    assert fake.literal_waited == ([] if plus else [True, True]), fake.commands
