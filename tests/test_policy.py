@@ -265,3 +265,99 @@ def test_backend_literal_plus_exactly_when_offered(start_proxy, fake_imap, plus)
     assert re.fullmatch(rb"\S+ LOGIN \{7%s\}" % re.escape(p), fake.commands[i]), fake.commands
     assert fake.commands[i + 1:i + 3] == [b" {8%s}" % p, b""], fake.commands
     assert fake.literal_waited == ([] if plus else [True, True]), fake.commands
+
+
+# -- the exact environment of an exec'd mail server ---------------------------
+
+# /proc/$$/environ is the block execve() got, untouched by the shell.
+ENV_DUMP = """#!/bin/sh
+cat /proc/$$/environ > "$1"
+printf '%s OK [CAPABILITY IMAP4rev1] Logged in\\r\\n' "$IMAPLOGINTAG"
+"""
+
+
+def exec_env(g, world, outfile, login=b"a LOGIN alice secret\r\n", tls=False):
+    c = g.connect_tls() if tls else g.connect()
+    try:
+        cport = c.sock.getsockname()[1]
+        c.send(login)
+        c.expect(b"a OK [CAPABILITY IMAP4rev1] Logged in")
+        c.assert_closed()
+    finally:
+        c.close()
+    with open(outfile, "rb") as f:
+        raw = f.read()
+    assert raw.endswith(b"\0"), raw
+    entries = [e.decode() for e in raw[:-1].split(b"\0")]
+    env = dict(e.split("=", 1) for e in entries)
+    assert len(env) == len(entries), "a variable twice: %r" % entries
+    return env, cport
+
+
+@pytest.mark.parametrize("mode,tls", [("inetd", False), ("fd3", False), ("tcpserver", False),
+                                      ("listen", False), ("inetd", True)])
+@pytest.mark.parametrize("source", ["passwd_file", "checkpassword", "auth_http"])
+def test_exec_environment_exactly(start_gate, world, auth_server, certs, mode, tls, source):
+    """Every variable the mail server gets, every value, nothing else --
+    whatever the super-server (tcpserver sets TCP* itself, systemd LISTEN_*)
+    and the auth source.  After checkpassword and auth_http the user is the
+    system account of that name (here `nobody`)."""
+    script = os.path.join(world.root, "env-dump.sh")
+    with open(script, "w") as f:
+        f.write(ENV_DUMP)
+    os.chmod(script, 0o755)
+    outdir = os.path.join(world.root, "envout")
+    os.mkdir(outdir)
+    os.chmod(outdir, 0o777)
+    outfile = os.path.join(outdir, "environ")
+    settings = dict(exec=[script, outfile], mode=mode)
+    if tls:
+        settings.update(tls_settings(certs, ssl=True))
+    if source == "passwd_file":
+        user, home = "alice", world.homes["alice"]
+    else:
+        user, home = "nobody", conftest.pwd.getpwnam("nobody").pw_dir
+        settings["passwd_file"] = None
+        if source == "checkpassword":
+            settings["checkpassword"] = ["/bin/sh", "-c", 'exec 3<&-; exit 0', "cpw"]
+        else:
+            settings["http"] = auth_server(default=helpers.auth_error("OK")).url()
+    g = start_gate(**settings)
+    env, cport = exec_env(g, world, outfile,
+                          login=b"a LOGIN %s secret\r\n" % user.encode(), tls=tls)
+    assert env == {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "USER": user,
+        "LOGNAME": user,
+        "HOME": home,
+        "AUTHENTICATED": user,
+        "IMAPLOGINTAG": "a",
+        "IP": "127.0.0.1",
+        "LOCAL_IP": "127.0.0.1",
+        "TCPREMOTEIP": "127.0.0.1",
+        "TCPREMOTEPORT": str(cport),
+        "TCPLOCALIP": "127.0.0.1",
+        "TCPLOCALPORT": str(g.port),
+        "CLIENT_INPUT": "MGEA",                  # base64 of "0a\0": no bytes after the login
+        "DOVECOT_PRESERVE_ENVS": "IMAPLOGINTAG CLIENT_INPUT IP LOCAL_IP",
+    }
+
+
+@pytest.mark.parametrize("source", ["checkpassword", "auth_http"])
+def test_exec_without_system_account_is_temporary(start_gate, world, auth_server, source):
+    """checkpassword or auth_http says yes to a user with no system account:
+    exec mode has no one to run the mail server as -- a temporary failure,
+    logged, not a login and not "wrong password"."""
+    settings = dict(passwd_file=None)
+    if source == "checkpassword":
+        settings["checkpassword"] = ["/bin/sh", "-c", "exit 0", "cpw"]
+    else:
+        settings["http"] = auth_server(default=helpers.auth_error("OK")).url()
+    g = start_gate(**settings)
+    c = g.connect()
+    c.sendline("a LOGIN nosuchsystemuser secret")
+    c.expect(b"a NO [UNAVAILABLE] Temporary authentication failure.")
+    c.sendline("b NOOP")
+    c.expect(b"b OK NOOP completed")
+    assert helpers.wait_for(lambda: "no system account for the mail server to run as" in g.log(),
+                            timeout=3), g.log()
