@@ -3,6 +3,7 @@
 descriptors, environment and input limit, the exit statuses of a
 connection, -t's warnings, the defaults of max_penalty and penalty_file."""
 
+import json
 import os
 import re
 import socket
@@ -141,3 +142,102 @@ def test_auth_http_wait_limits(start_proxy, dovecot, auth_server, wait, kept):
     c.expect(b"a NO Invalid login", timeout=3)
     c.expect(b"* BYE Authentication refused")
     c.assert_closed()
+
+
+# -- checkpassword: descriptors, environment, the input limit ---------------------
+
+# The checkpassword program: python, which opens no descriptor before it
+# has looked (os.readlink opens none); /proc/self/environ is the block
+# execve() got.
+CPW_DUMP = """
+import json, os, sys
+fds = {}
+for n in range(1024):
+    try:
+        fds[n] = os.readlink("/proc/self/fd/%d" % n)
+    except OSError:
+        pass
+with open("/proc/self/environ", "rb") as f:
+    env = f.read().decode()
+data = b""
+while True:
+    chunk = os.read(3, 4096)
+    if not chunk:
+        break
+    data += chunk
+with open(sys.argv[1] + "/fd3", "wb") as f:
+    f.write(data)
+with open(sys.argv[1] + "/report", "w") as f:
+    json.dump({"fds": fds, "env": env, "argv": sys.argv[3:]}, f)
+sys.exit(int(sys.argv[2]))
+"""
+
+
+def cpw_argv(d, code, *more):
+    return ["/usr/bin/python3", "-I", "-S", "-c", CPW_DUMP, d, str(code)] + list(more)
+
+
+def cpw_report(d):
+    with open(os.path.join(d, "report")) as f:
+        return json.load(f)
+
+
+def cpw_dir(world):
+    d = os.path.join(world.root, "cpw-out")
+    os.mkdir(d)
+    os.chmod(d, 0o777)
+    return d
+
+
+@pytest.mark.parametrize("mode", ["inetd", "listen"])
+def test_checkpassword_fds_environment_and_input(start_proxy, dovecot, world, mode):
+    """The program gets fd 0 and 1 on /dev/null, fd 2 the log (never the
+    client socket), fd 3 the pipe with user NUL password NUL timestamp NUL,
+    nothing else open; an environment of PATH and the four TCP* variables
+    only; its arguments and /bin/true."""
+    d = cpw_dir(world)
+    g = start_proxy(mode=mode, passwd_file=None,
+                    checkpassword=cpw_argv(d, 1, "x y"))
+    c = g.connect()
+    cport = c.sock.getsockname()[1]
+    t0 = int(time.time())
+    c.sendline("a LOGIN alice secret")
+    c.expect(b"a" + AUTH_FAILED)
+    with open(os.path.join(d, "fd3"), "rb") as f:
+        fd3 = f.read()
+    user, pw, ts, rest = fd3.split(b"\0")
+    assert (user, pw, rest) == (b"alice", b"secret", b""), fd3
+    assert t0 - 1 <= int(ts) <= time.time() + 1, fd3
+    rep = cpw_report(d)
+    env = dict(e.split("=", 1) for e in rep["env"].split("\0") if e)
+    assert env == {"PATH": "/usr/local/bin:/usr/bin:/bin",
+                   "TCPREMOTEIP": "127.0.0.1", "TCPREMOTEPORT": str(cport),
+                   "TCPLOCALIP": "127.0.0.1", "TCPLOCALPORT": str(g.port)}, env
+    assert rep["argv"] == ["x y", "/bin/true"], rep
+    fds = {int(k): v for k, v in rep["fds"].items()}
+    assert sorted(fds) == [0, 1, 2, 3], fds
+    assert fds[0] == fds[1] == "/dev/null", fds
+    assert not fds[2].startswith("socket:"), fds
+    assert fds[3].startswith("pipe:"), fds
+
+
+@pytest.mark.parametrize("pwlen,called", [(484, True), (485, False)])
+def test_checkpassword_489_byte_limit(start_proxy, dovecot, world, pwlen, called):
+    """User name and password together up to 489 bytes reach the program
+    (with the timestamp they fit its 512); one byte more is refused
+    without running it."""
+    d = cpw_dir(world)
+    g = start_proxy(passwd_file=None, max_attempts=1, imap_client_buffer=8192,
+                    checkpassword=cpw_argv(d, 1))
+    c = g.connect()
+    pw = b"p" * pwlen                      # + "alice" = 489 or 490
+    c.send(b"a LOGIN alice {%d+}\r\n%s\r\n" % (pwlen, pw))
+    c.expect(b"a" + AUTH_FAILED)
+    ran = os.path.exists(os.path.join(d, "fd3"))
+    assert ran == called, (pwlen, ran)
+    if called:
+        with open(os.path.join(d, "fd3"), "rb") as f:
+            assert f.read().startswith(b"alice\0" + pw + b"\0")
+    else:
+        assert helpers.wait_for(lambda: "credentials too long for checkpassword" in g.log(),
+                                timeout=3), g.log()
