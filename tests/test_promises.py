@@ -241,3 +241,83 @@ def test_checkpassword_489_byte_limit(start_proxy, dovecot, world, pwlen, called
     else:
         assert helpers.wait_for(lambda: "credentials too long for checkpassword" in g.log(),
                                 timeout=3), g.log()
+
+
+# -- the exit status of a connection ---------------------------------------------
+
+def exit_code(g, timeout=8):
+    """imapgate's exit status, as systemd-socket-activate logs it."""
+    m = helpers.wait_for(lambda: re.search(r"^Child \d+ died with code (\d+)$", g.log(), re.M),
+                         timeout=timeout)
+    assert m, g.log()
+    return int(m.group(1))
+
+
+def _logout(c):
+    c.sendline("z LOGOUT")
+    c.read_until_tagged("z")
+
+
+def _close_now(c):
+    c.close()
+
+
+def _errors(c):
+    for i in range(3):
+        c.sendline("e%d BOGUS" % i)
+    read_all_to_close(c)
+
+
+def _failures(c):
+    c.sendline("a LOGIN alice wrong")
+    read_all_to_close(c)
+
+
+def _idle(c):
+    read_all_to_close(c, timeout=5)
+
+
+def _exec_then_logout(c):
+    c.sendline("a LOGIN alice secret")
+    c.expect_re(helpers.logged_in_re("a"))
+    _logout(c)
+
+
+@pytest.mark.parametrize("how,settings,status", [
+    ("logout", {}, 0),
+    ("close", {}, 1),
+    ("errors", {"max_errors": 3}, 1),
+    ("failures", {"max_attempts": 1}, 1),
+    ("timeout", {"timeout": 1}, 1),
+    ("bad-config", {"extra_top": "bogus_key = 1;"}, 1),
+    ("bad-privsep", {"chroot": "/nonexistent-chroot"}, 111),
+    ("exec-fails", {"exec": ["/nonexistent/imap"]}, 111),
+    ("mail-server", {}, 0),
+])
+def test_exit_status_of_a_connection(start_gate, how, settings, status):
+    """imapgate(8)'s exit statuses: 0 after LOGOUT before login (and the
+    mail server's after it); 1 for a configuration error or a session that
+    ended otherwise before login; 111 for a temporary or internal failure."""
+    g = start_gate(failure_delay=0.1, **settings)
+    c = g.connect(greeting=how not in ("bad-config", "bad-privsep"))
+    try:
+        {"logout": _logout, "close": _close_now, "errors": _errors, "failures": _failures,
+         "timeout": _idle, "bad-config": lambda c: read_all_to_close(c),
+         "bad-privsep": lambda c: read_all_to_close(c),
+         "exec-fails": lambda c: (c.sendline("a LOGIN alice secret"), read_all_to_close(c)),
+         "mail-server": _exec_then_logout}[how](c)
+    finally:
+        c.close()
+    assert exit_code(g) == status, g.log()
+
+
+def test_exit_status_connect_mode_after_relay(start_proxy, dovecot):
+    """Connect mode: 0 when the relay ends."""
+    g = start_proxy()
+    c = g.connect()
+    c.send(login_line("a", "alice", "secret"))
+    expect_logged_in(c, "a")
+    _logout(c)
+    read_all_to_close(c)
+    c.close()
+    assert exit_code(g) == 0, g.log()
