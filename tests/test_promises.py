@@ -321,3 +321,50 @@ def test_exit_status_connect_mode_after_relay(start_proxy, dovecot):
     read_all_to_close(c)
     c.close()
     assert exit_code(g) == 0, g.log()
+
+
+# -- -t: warnings for what a connection would find missing -----------------------
+
+def run_t(conf):
+    conftest.require_binary()
+    return subprocess.run([conftest.GATE_BIN, "-t", "-c", conf], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=10)
+
+
+@pytest.mark.parametrize("case", ["user", "chroot", "chroot-writable", "passwd", "exec", "cert"])
+def test_config_check_warnings(world, certs, case):
+    """A valid file naming things this machine lacks: -t says valid (exit
+    0) and warns, one line each, on stderr."""
+    missing = os.path.join(world.root, "missing")
+    writable = os.path.join(world.root, "writable")
+    os.mkdir(writable)
+    os.chmod(writable, 0o777)
+    kw, want = {
+        "user": ({"user": "no-such-user-h5"}, 'privsep.user "no-such-user-h5" does not exist'),
+        "chroot": ({"chroot": missing}, "privsep.chroot %s: not a directory" % missing),
+        "chroot-writable": ({"chroot": writable}, "privsep.chroot %s: must be owned by root "
+                            "and not writable by others" % writable),
+        "passwd": ({"passwd_file": missing},
+                   "auth.passwd_file %s: No such file or directory" % missing),
+        "exec": ({"exec": [missing]}, "backend.exec %s: No such file or directory" % missing),
+        "cert": ({"ssl": True, "ssl_certificate": missing, "ssl_certificate_key": missing},
+                 None),
+    }[case]
+    conf = world.write_config(**kw)
+    r = run_t(conf)
+    assert r.returncode == 0, r
+    assert r.stdout == b"imapgate: %s: configuration is valid\n" % conf.encode(), r
+    err = r.stderr.decode()
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("imapgate: warning: "), err
+    if want is not None:
+        assert lines[0] == "imapgate: warning: %s: %s" % (conf, want), err
+    else:
+        assert missing in lines[0], err
+
+
+def test_config_check_no_warning_when_all_is_there(world):
+    conf = world.write_config()
+    r = run_t(conf)
+    assert (r.returncode, r.stderr) == (0, b""), r
+    assert r.stdout == b"imapgate: %s: configuration is valid\n" % conf.encode(), r
