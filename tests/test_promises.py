@@ -368,3 +368,37 @@ def test_config_check_no_warning_when_all_is_there(world):
     r = run_t(conf)
     assert (r.returncode, r.stderr) == (0, b""), r
     assert r.stdout == b"imapgate: %s: configuration is valid\n" % conf.encode(), r
+
+
+# -- the defaults of max_penalty and penalty_file ---------------------------------
+
+def test_penalty_defaults(start_gate):
+    """Neither key set: the table is /run/imapgate/penalty, and a guess's
+    delay doubles up to 15 s: with failure_delay 9, the second failure
+    from an address waits 15 s, not 18."""
+    source = "127.0.0.93"
+    g = start_gate(failure_delay=9.0, max_attempts=1, penalty_file=None, max_penalty=None)
+    default = "/run/imapgate/penalty"
+    before = os.stat(default).st_mtime_ns if os.path.exists(default) else None
+
+    def fail():
+        c = g.connect(source=source)
+        try:
+            t0 = time.monotonic()
+            c.sendline("a LOGIN alice wrong")
+            c.expect(b"a" + AUTH_FAILED, timeout=25)
+            return time.monotonic() - t0
+        finally:
+            c.close()
+    try:
+        first = fail()
+        second = fail()
+    finally:
+        c = g.connect(source=source)           # a success clears the address
+        c.sendline("a LOGIN alice secret")
+        c.expect_re(helpers.logged_in_re("a"), timeout=25)
+        c.close()
+    assert 8.95 <= first <= 10.0, first
+    assert 14.95 <= second <= 16.0, second
+    assert os.path.exists(default)
+    assert os.stat(default).st_mtime_ns != before
