@@ -48,7 +48,8 @@ mail {{
     auth_http_header X-Auth-Key "k-123";
     imap_auth plain login cram-md5;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{proxy_protocol};
+        {real_ip}
         protocol imap;
     }}
 }}
@@ -56,8 +57,9 @@ mail {{
 
 
 class NginxMail:
-    def __init__(self, root, auth_hostport_uri):
+    def __init__(self, root, auth_hostport_uri, proxy=False):
         self.root = root
+        self.proxy = proxy
         self.auth = auth_hostport_uri
         self.conf = os.path.join(root, "nginx-mail.conf")
         self.proc = None
@@ -71,7 +73,11 @@ class NginxMail:
             self.port = conftest.free_port()
             with open(self.conf, "w") as f:
                 f.write(NGINX_MAIL_CONF.format(module=MAIL_MODULE, d=self.root, port=self.port,
-                                               auth=self.auth, server_name=SERVER_NAME))
+                                               auth=self.auth, server_name=SERVER_NAME,
+                                               proxy_protocol=" proxy_protocol" if self.proxy
+                                               else "",
+                                               real_ip="set_real_ip_from 127.0.0.1;"
+                                               if self.proxy else ""))
             out = open(os.path.join(self.root, "nginx.out"), "ab")
             self.proc = subprocess.Popen([NGINX_BIN, "-c", self.conf, "-p", self.root + "/",
                                           "-g", "daemon off;"],
@@ -99,8 +105,10 @@ class NginxMail:
                 pass
         return out
 
-    def connect(self):
+    def connect(self, header=b""):
         c = helpers.Client(self.port)
+        if header:
+            c.send(header)
         c.greeting = c.expect_prefix(b"* OK")
         return c
 
@@ -129,10 +137,10 @@ class NginxMail:
 def nginx_mail(world, request):
     made = []
 
-    def make(srv):
+    def make(srv, proxy=False):
         root = os.path.join(world.root, "nginx-mail-%d" % len(made))
         os.mkdir(root, 0o755)
-        n = NginxMail(root, "127.0.0.1:%d/auth" % srv.port)
+        n = NginxMail(root, "127.0.0.1:%d/auth" % srv.port, proxy=proxy)
         made.append(n)
         request.node._h5_nginx = made
         return n.start()
@@ -214,8 +222,10 @@ def compare(ngx, gate, challenges=(None, None)):
     assert gate.raw.endswith(b"\r\n\r\n") and ngx.raw.endswith(b"\r\n\r\n")
 
 
-def start_both(start_proxy, nginx_mail, srv, **gate_kw):
-    n = nginx_mail(srv)
+def start_both(start_proxy, nginx_mail, srv, proxy=False, **gate_kw):
+    n = nginx_mail(srv, proxy=proxy)
+    if proxy:
+        gate_kw.update(proxy_protocol=True, set_real_ip_from=["127.0.0.1"])
     g = start_proxy(passwd_file=None, http=srv.url(), server_name=SERVER_NAME,
                     imap_auth=["plain", "login", "cram-md5"],
                     auth_http_header=["X-Auth-Key: k-123"], **gate_kw)
@@ -259,3 +269,26 @@ def test_same_requests_as_nginx_on_retry_after_auth_wait(start_proxy, dovecot, a
     assert [r.get("Auth-Login-Attempt") for r in ngx] == ["1", "2"], ngx
     for a, b in zip(ngx, gate):
         compare(a, b)
+
+
+def test_same_auth_http_request_as_nginx_after_proxy_header(start_proxy, dovecot, auth_server,
+                                                            nginx_mail):
+    """Behind a load balancer (a PROXY v1 header from a trusted address):
+    Client-IP is the header's source, and the Proxy-Protocol-* lines
+    follow, in nginx's order and spelling."""
+    srv = auth_server(default=helpers.auth_ok(dovecot.port, user="alice", password="secret"))
+    n, g = start_both(start_proxy, nginx_mail, srv, proxy=True)
+    header = helpers.proxy_v1("192.0.2.7", "198.51.100.9", 40001, 143)
+    for server in (n, g):
+        if server is n:
+            c = n.connect(header=header)
+        else:
+            c = g.connect(greeting=False)
+            c.send(header)
+            c.expect_prefix(b"* OK")
+        do_login(c, "LOGIN")
+        tagged_ok(c)
+        c.close()
+    assert srv.count() == 2, srv.requests
+    assert srv.requests[0].get("Client-IP") == "192.0.2.7", srv.requests[0]
+    compare(srv.requests[0], srv.requests[1])
