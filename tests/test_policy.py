@@ -66,11 +66,13 @@ def gate_procs_with_client(g, client_port):
 
 
 @pytest.mark.parametrize("mode", ["inetd", "listen"])
-def test_session_sandbox_from_proc(start_gate, privsep_user, world, mode):
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_session_sandbox_from_proc(start_gate, certs, privsep_user, world, mode, tls):
     """Before login: the session has every restriction the sandbox sets
-    (per connection and under -L), the monitor none of them."""
-    g = start_gate(mode=mode)
-    c = g.connect()
+    (per connection and under -L, plaintext and TLS), the monitor none of
+    them."""
+    g = start_gate(mode=mode, **(tls_settings(certs, ssl=True) if tls else {}))
+    c = g.connect_tls() if tls else g.connect()
     c.sendline("a NOOP")
     c.expect("a OK NOOP completed")
     port = c.sock.getsockname()[1]
@@ -164,6 +166,9 @@ def failure_kinds(world, start_gate, start_proxy, auth_server, dovecot):
                                    b"a LOGIN alice secret\r\n", b"a NO Invalid login", True),
         "backend-refuses": (lambda: start_proxy(passwd_file=gate_only),
                             b"a LOGIN alice gate-only-pw\r\n", NO, True),
+        "checkpassword-no": (lambda: start_proxy(passwd_file=None,
+                                                 checkpassword=["/bin/sh", "-c", "exit 1", "c"]),
+                             b"a LOGIN alice secret\r\n", NO, True),
         # temporary failures
         "passwd-file-missing": (lambda: start_gate(passwd_file=os.path.join(world.root, "none")),
                                 b"a LOGIN alice secret\r\n", TEMP, False),
@@ -173,12 +178,17 @@ def failure_kinds(world, start_gate, start_proxy, auth_server, dovecot):
                                 b"a LOGIN alice secret\r\n", TEMP, False),
         "backend-down": (lambda: start_proxy(connect=["127.0.0.1:%d" % helpers.closed_port()]),
                          b"a LOGIN alice secret\r\n", TEMP, False),
+        "checkpassword-111": (lambda: start_proxy(passwd_file=None,
+                                                  checkpassword=["/bin/sh", "-c", "exit 111",
+                                                                 "c"]),
+                              b"a LOGIN alice secret\r\n", TEMP, False),
     }
 
 
 KINDS = ["unknown-user", "wrong-password", "authzid-of-another", "auth-http-no",
-         "auth-http-no-with-wait", "backend-refuses", "passwd-file-missing",
-         "auth-http-down", "auth-http-malformed", "backend-down"]
+         "auth-http-no-with-wait", "backend-refuses", "checkpassword-no",
+         "passwd-file-missing", "auth-http-down", "auth-http-malformed", "backend-down",
+         "checkpassword-111"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
