@@ -39,7 +39,7 @@ UNIT_SRCS = src/imap_parse.c src/sasl.c src/capability.c src/config.c \
 	    src/penalty.c src/dl.c src/tls.c src/clock.c src/msg.c
 UNIT_TESTS = $(wildcard tests/unit/test_*.c)
 
-.PHONY: all check demo install uninstall clean fuzz unit unit-asan deps
+.PHONY: all check demo install uninstall clean fuzz unit unit-asan deps mutants
 
 all: src/imapgate
 
@@ -102,6 +102,13 @@ check: deps
 	$(MAKE) all tests/unit/run tests/unit/run-asan tests/fuzz/fuzz_parse \
 	    tests/asan/imapgate tests/harness/evil.so
 	tests/run
+
+# The mutation check (not part of `make check`): every one-line mutant in
+# tests/mutants/*.mutant must be killed by the tests it names.  Built from
+# fresh objects here, each mutant then rebuilds only its file in a temp
+# copy.  MUTANTS="-j 2 name ..." passes options and names to the runner.
+mutants: all tests/unit/run
+	tests/mutants/run $(MUTANTS)
 
 demo: deps
 	$(MAKE) all

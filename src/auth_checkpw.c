@@ -32,9 +32,11 @@ run_child(const struct config *c, const struct auth_request *r, int rfd)
 	char *envp[6], e[4][ADDR_MAX + 16];
 	int null, i;
 
+	/* The pipe may already be fd 3 (-L has fewer fds open): dup2() onto
+	 * itself would keep its close-on-exec flag, so clear that instead. */
 	if ((null = open("/dev/null", O_RDWR)) < 0 || dup2(null, 0) < 0 ||
 	    dup2(null, 1) < 0 || (!log_uses_stderr() && dup2(null, 2) < 0) ||
-	    dup2(rfd, 3) < 0)
+	    (rfd == 3 ? fcntl(3, F_SETFD, 0) : dup2(rfd, 3)) < 0)
 		_exit(111);
 	closefrom(4);
 	for (i = 0; i < c->checkpw_argc; i++)

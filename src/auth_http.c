@@ -133,15 +133,20 @@ build_request(const struct config *c, const struct auth_http_url *t,
 {
 	static char user[3 * USER_MAX + 1], pass[3 * PASS_MAX + 1];
 	const struct conn *cn = r->conn;
-	char attempt[16];
+	char attempt[16], host[sizeof(t->host)];
+	const char *end;
 	size_t len = 0;
 	int i, bad = 0;
 
 	escape(user, sizeof(user), r->user);
 	escape(pass, sizeof(pass), r->pass);
 	snprintf(attempt, sizeof(attempt), "%d", r->attempt);
+	/* nginx's Host: the URL's host without the port ("[v6]" kept). */
+	end = t->host[0] == '[' ? strchr(t->host, ']') : strrchr(t->host, ':');
+	snprintf(host, sizeof(host), "%.*s", end == NULL ? (int)strlen(t->host) :
+	    (int)(end - t->host) + (t->host[0] == '['), t->host);
 	bad |= add(req, size, &len, "GET %s HTTP/1.0\r\nHost: %s\r\n", t->uri,
-	    t->host);
+	    host);
 	bad |= add(req, size, &len, "Auth-Method: %s\r\nAuth-User: %s\r\n",
 	    method_name(r->mech), user);
 	bad |= add(req, size, &len, "Auth-Pass: %s\r\n%s", pass, "");

@@ -629,6 +629,32 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:")
 
 
+@pytest.fixture(autouse=True)
+def _sanitizer_scan_of_direct_runs(monkeypatch):
+    """imapgate run by a test itself (`-t`, `-V`, a bad `-L`...) through
+    subprocess.run: a sanitizer report in its captured output fails the
+    test, as one in a start_gate log does."""
+    runs = []
+    real_run = subprocess.run
+
+    def run(cmd, *a, **kw):
+        r = real_run(cmd, *a, **kw)
+        if isinstance(cmd, (list, tuple)) and cmd and cmd[0] == GATE_BIN:
+            runs.append((cmd, r))
+        return r
+
+    monkeypatch.setattr(subprocess, "run", run)
+    yield runs
+    for cmd, r in runs:
+        text = ""
+        for out in (r.stdout, r.stderr):
+            if isinstance(out, bytes):
+                out = out.decode("utf-8", "backslashreplace")
+            text += out or ""
+        for marker in SANITIZER_MARKERS:
+            assert marker not in text, "sanitizer report from %r:\n%s" % (cmd, text[-4000:])
+
+
 @pytest.fixture
 def gate(start_gate):
     """Default server: inetd mode, failure_delay 0.2, everything else default."""

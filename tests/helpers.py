@@ -817,6 +817,9 @@ class AuthHTTPServer:
                 os.unlink(self.unix_path)
             except OSError:
                 pass
+        # A failure inside the server thread (a reply that could not be
+        # encoded, a bug here) fails the test that used it.
+        assert not self.errors, "auth_http test server failed: %r" % self.errors
 
 
 def mail_roundtrip(m, msgs):

@@ -354,13 +354,13 @@ def test_hostile_user_name_escaped_in_log(gate):
     for ln in log.split(b"\n"):
         assert not ln.startswith(b"Qil"), log
         assert not ln.startswith(b"X"), log
-    # Had the name been used as a printf format, %x would have expanded:
-    # wherever the name shows up, the conversions appear literally (or
-    # escaped).
-    for m in re.finditer(rb"Qil(.{0,24})", log):
-        rest = m.group(1)
-        assert (rest.startswith(b"%n%s%x") or rest.startswith(b"%25n%25s%25x")
-                or rest.startswith(b"\\x25n")), log
+    # The name reaches the log, once per attempt, escaped (\xHH for
+    # control bytes) and not used as a printf format (%x would expand).
+    name = rb"Qev\x0d\x0aQil%n%s%x\x0aX"
+    for method, attempt in ((b"LOGIN", 1), (b"PLAIN", 2)):
+        want = (rb'^imapgate\[\d+\]: login failed: user="' + re.escape(name) +
+                rb'" method=' + method + rb" ip=127\.0\.0\.1 reason=unknown user attempt=%d$" % attempt)
+        assert len(re.findall(want, log, re.M)) == 1, (want, log)
 
 
 def test_passwords_never_logged(gate):

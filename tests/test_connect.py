@@ -503,7 +503,9 @@ def test_10mb_message_roundtrip_and_session_log(start_proxy, dovecot):
     n_out = int(re.search(r"\bout=(\d+)", line).group(1))
     assert n_in >= size and n_out >= size, line
     assert n_in < 2 * size and n_out < 2 * size, line
-    assert re.search(r"\b(?:duration|dur|elapsed|time|secs|t)=\d+(?:\.\d+)?(?:ms|s)?\b", line), line
+    assert re.search(r'imapgate\[\d+\]: session: user="alice" ip=127\.0\.0\.1 backend=%s '
+                     r'in=\d+ out=\d+ duration=\d+\.\d{3} end=closed$' % re.escape(dovecot.addr()),
+                     line), line
 
 
 def test_proxy_timeout_closes_idle_session(start_proxy, dovecot):

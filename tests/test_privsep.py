@@ -160,9 +160,11 @@ def test_config_check_wrong_type(world):
 
 
 def test_config_check_missing_file(world):
-    r = run_gate("-t", "-c", os.path.join(world.root, "does-not-exist.conf"))
+    path = os.path.join(world.root, "does-not-exist.conf")
+    r = run_gate("-t", "-c", path)
     assert r.returncode == 1, r
-    assert r.stderr, r
+    assert r.stderr == b"imapgate: %s: cannot read the file\n" % path.encode(), r
+    assert r.stdout == b"", r
 
 
 def test_bad_config_refuses_to_serve(start_gate):

@@ -765,7 +765,12 @@ def test_renegotiation_refused(start_gate, certs):
             pass
         read_until(lambda o: False, 2)
         assert b"b OK" not in out, out
-        assert p.wait(timeout=5) is not None, out
+        # s_client exits because imapgate closed (it waits for ever
+        # otherwise): wait() raising TimeoutExpired fails the test.
+        rc = p.wait(timeout=5)
+        assert re.search(rb"RENEGOTIATING\r?\n(.*\n)*closed", out), (rc, out)
+        assert helpers.wait_for(lambda: g.processes() == [], timeout=3), g.processes()
+        assert "session closed: reason=" in g.log(), g.log()
     finally:
         if p.poll() is None:
             p.kill()

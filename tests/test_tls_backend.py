@@ -117,18 +117,27 @@ def test_backend_ssl_to_plaintext_port_fails(start_gate, dovecot_tls, certs):
 
 
 def test_backend_tls_failover_pass_through(start_gate, dovecot_tls, certs):
-    """Without an auth source (the backend judges the password): a wrong
-    password over backend TLS is refused with AUTHENTICATIONFAILED, the
+    """Without an auth source (the backend judges the password), the first
+    backend refusing connections: each login fails over to the second, over
+    TLS; a wrong password there is refused with AUTHENTICATIONFAILED, the
     right one logs in."""
     d = dovecot_tls
-    g = start_backend_tls(start_gate, certs, [d.ssl_addr()], backend_ssl=True,
-                          passwd_file=None)
+    dead = helpers.closed_port()
+    g = start_backend_tls(start_gate, certs, ["127.0.0.1:%d" % dead, d.ssl_addr()],
+                          backend_ssl=True, passwd_file=None)
     c = g.connect()
     c.sendline("a LOGIN alice wrong-pw")
     c.expect(b"a" + helpers.AUTH_FAILED, timeout=10)
+    assert d.wait_log(r"auth-worker.*alice.*Password mismatch|"
+                      r"passwd-file\(alice,[^)]*\): Password mismatch", d.log_mark)
     c.sendline("b LOGIN alice secret")
     expect_logged_in(c, "b")
     assert d.wait_log(tls_login_re("alice"), d.log_mark)
+    # Both logins tried the dead backend first.
+    refused = re.findall(r"warning: backend 127\.0\.0\.1 \[127\.0\.0\.1\]:%d: Connection refused$"
+                         % dead, g.log(), re.M)
+    assert len(refused) == 2, g.log()
+    assert "backend=%s" % d.ssl_addr() in g.log(), g.log()
 
 
 @pytest.mark.parametrize("backend", ["ssl", "starttls"])

@@ -95,6 +95,118 @@ config_minimal_defaults(void)
 	CHECK(c.exec_argv[1] == NULL);
 	CHECK_STR(c.privsep_user, "imapgate");
 	CHECK_STR(c.privsep_chroot, "/var/lib/imapgate/empty");
+	/* The defaults README gives for the rest (issue 15). */
+	CHECK(c.max_penalty == 15.0);
+	CHECK_STR(c.penalty_file, "/run/imapgate/penalty");
+	CHECK_EQ(c.checkpw_argc, 0);
+	CHECK(c.auth_http == NULL);
+	CHECK_EQ(c.nauth_http_header, 0);
+	CHECK_EQ(c.auth_http_timeout, 60);
+	CHECK(c.server_name == NULL);
+	CHECK_EQ(c.nconnect, 0);
+	CHECK(c.connect_timeout == 5.0);
+	CHECK_EQ(c.backend_login, BLOGIN_LOGIN);
+	CHECK(c.master_user == NULL && c.master_password == NULL);
+	CHECK_EQ(c.forward_client, FWD_ID);
+	CHECK_EQ(c.proxy_timeout, 86400);
+	CHECK_EQ(c.proxy_pass_error_message, 0);
+	CHECK_EQ(c.proxy_protocol, 0);
+	CHECK_EQ(c.nreal_ip_from, 0);
+	CHECK_EQ(c.backend_ssl, 0);
+	CHECK_EQ(c.backend_starttls, 0);
+	CHECK(c.backend_ca == NULL && c.backend_ssl_name == NULL);
+	release(&c);
+}
+
+/* Connect mode: every key that the exec-mode file above cannot have. */
+static void
+config_every_key_connect(void)
+{
+	static const char text[] =
+	    "auth = {\n"
+	    "  http = \"http://127.0.0.1:9000/auth\";\n"
+	    "  max_penalty = 30.5;\n"
+	    "  penalty_file = \"/var/run/ig/pen\";\n"
+	    "};\n"
+	    "auth_http_header = [\"X-Key: 1\", \"X-Other: two\"];\n"
+	    "auth_http_timeout = 7;\n"
+	    "server_name = \"mail.example.org\";\n"
+	    "proxy_timeout = 600;\n"
+	    "proxy_pass_error_message = true;\n"
+	    "proxy_protocol = true;\n"
+	    "set_real_ip_from = [\"10.0.0.0/8\", \"2001:db8::/32\"];\n"
+	    "backend = {\n"
+	    "  connect = [\"imap1.example.org:143\", \"[2001:db8::5]:993\", "
+	    "\"unix:/run/imap.sock\"];\n"
+	    "  connect_timeout = 2.5;\n"
+	    "  login = \"plain\";\n"
+	    "  master_user = \"master\";\n"
+	    "  master_password = \"m-secret\";\n"
+	    "  forward_client = \"proxy-v2\";\n"
+	    "  ssl = true;\n"
+	    "  ssl_trusted_certificate = \"/etc/ssl/backend-ca.pem\";\n"
+	    "  ssl_name = \"imap.example.org\";\n"
+	    "};\n";
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	CHECK_EQ(load(&c, text, err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_STR(c.auth_http, "http://127.0.0.1:9000/auth");
+	CHECK(c.max_penalty == 30.5);
+	CHECK_STR(c.penalty_file, "/var/run/ig/pen");
+	CHECK_EQ(c.nauth_http_header, 2);
+	CHECK_STR(c.auth_http_header[0], "X-Key: 1");
+	CHECK_STR(c.auth_http_header[1], "X-Other: two");
+	CHECK_EQ(c.auth_http_timeout, 7);
+	CHECK_STR(c.server_name, "mail.example.org");
+	CHECK_EQ(c.proxy_timeout, 600);
+	CHECK_EQ(c.proxy_pass_error_message, 1);
+	CHECK_EQ(c.proxy_protocol, 1);
+	CHECK_EQ(c.nreal_ip_from, 2);
+	CHECK_EQ(c.real_ip_from[0].bits, 8);
+	CHECK_EQ(c.real_ip_from[1].bits, 32);
+	CHECK_EQ(c.nconnect, 3);
+	CHECK_STR(c.connect[0].host, "imap1.example.org");
+	CHECK_STR(c.connect[0].port, "143");
+	CHECK_STR(c.connect[1].host, "2001:db8::5");
+	CHECK_STR(c.connect[1].port, "993");
+	CHECK_EQ(c.connect[2].is_unix, 1);
+	CHECK_STR(c.connect[2].host, "/run/imap.sock");
+	CHECK(c.connect_timeout == 2.5);
+	CHECK_EQ(c.backend_login, BLOGIN_PLAIN);
+	CHECK_STR(c.master_user, "master");
+	CHECK_STR(c.master_password, "m-secret");
+	CHECK_EQ(c.forward_client, FWD_PROXY_V2);
+	CHECK_EQ(c.backend_ssl, 1);
+	CHECK_EQ(c.backend_starttls, 0);
+	CHECK_STR(c.backend_ca, "/etc/ssl/backend-ca.pem");
+	CHECK_STR(c.backend_ssl_name, "imap.example.org");
+	CHECK_EQ(c.exec_argc, 0);
+	release(&c);
+}
+
+/* checkpassword, and backend.starttls. */
+static void
+config_every_key_checkpassword(void)
+{
+	static const char text[] =
+	    "auth = { checkpassword = [\"/usr/bin/checkpw\", \"-v\"]; };\n"
+	    "backend = { connect = [\"127.0.0.1:143\"]; starttls = true;\n"
+	    "  ssl_trusted_certificate = \"/ca.pem\";\n"
+	    "  forward_client = \"proxy-v1\"; };\n";
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	CHECK_EQ(load(&c, text, err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_EQ(c.checkpw_argc, 2);
+	CHECK_STR(c.checkpw_argv[0], "/usr/bin/checkpw");
+	CHECK_STR(c.checkpw_argv[1], "-v");
+	CHECK(c.auth_http == NULL && c.passwd_file == NULL);
+	CHECK_EQ(c.backend_starttls, 1);
+	CHECK_EQ(c.backend_ssl, 0);
+	CHECK_EQ(c.forward_client, FWD_PROXY_V1);
 	release(&c);
 }
 
@@ -567,6 +679,8 @@ suite_config(void)
 {
 	RUN(config_minimal_defaults);
 	RUN(config_every_key);
+	RUN(config_every_key_connect);
+	RUN(config_every_key_checkpassword);
 	RUN(config_capabilities);
 	RUN(config_unknown_keys);
 	RUN(config_wrong_types);
