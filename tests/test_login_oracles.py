@@ -50,7 +50,7 @@ def fail_once(c, world, tag, user, pw):
     before = penalty_failures(world.penalty_file)
     t0 = time.monotonic()
     c.send(b"%s LOGIN %s {%d+}\r\n%s\r\n" % (tag, user, len(pw), pw))
-    c.expect(tag + AUTH_FAILED, timeout=10)
+    c.expect(tag + AUTH_FAILED, timeout=20)
     took = time.monotonic() - t0
     assert took >= DELAY - 0.02, (user, len(pw), took)
     after = penalty_failures(world.penalty_file)

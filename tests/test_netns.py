@@ -48,6 +48,8 @@ def run(*argv):
 @pytest.fixture
 def netns():
     """A network namespace with lo up and fe80::1 on it; deleted after."""
+    conftest.require_tool("/usr/sbin/ip")          # iproute2
+    conftest.require_tool("/usr/sbin/sysctl")      # procps
     name = "imapgate-test-%d" % os.getpid()
     run("ip", "netns", "del", name)
     r = run("ip", "netns", "add", name)
