@@ -139,22 +139,26 @@ def test_refused_account_right_password_answers_as_wrong(start_gate, world, user
     no_error_lines(g)
 
 
-def test_refused_account_penalty_grows(start_gate, world):
+@pytest.mark.parametrize("user,pw", [(b"root", REFUSED["root"][0].encode()),
+                                     (b"bob", long_password(512)),
+                                     (b"nobody-here", long_password(4000))],
+                         ids=["refused-root", "long-known", "long-unknown"])
+def test_penalty_grows(start_gate, world, user, pw):
     """With max_penalty above failure_delay, the right password of a
-    refused account doubles the address's delay as a wrong one does."""
+    refused account, and a password crypt refuses, double the address's
+    delay as a wrong one does: 0.2, 0.4, 0.8."""
     g = start_gate(passwd_file=refused_passwd(world), failure_delay=0.2,
                    max_penalty=3.0, max_attempts=10)
     c = g.connect()
-    right = REFUSED["root"][0].encode()
     t = []
     for i in range(3):
         t0 = time.monotonic()
-        c.send(b"r%d LOGIN root %s\r\n" % (i, right))
-        c.expect(b"r%d" % i + AUTH_FAILED, timeout=10)
+        c.send(b"r%d LOGIN %s {%d+}\r\n%s\r\n" % (i, user, len(pw), pw))
+        c.expect(b"r%d" % i + AUTH_FAILED, timeout=20)
         t.append(time.monotonic() - t0)
     assert penalty_failures(world.penalty_file) == 3
-    # 0.2, 0.4, 0.8: the third at least twice the first's floor.
-    assert t[1] >= 0.38 and t[2] >= 0.78, t
+    assert t[0] >= 0.18 and t[1] >= 0.38 and t[2] >= 0.78, t
+    no_error_lines(g)
 
 
 @pytest.mark.parametrize("user", ["root", "ghost-no-system-account"])
