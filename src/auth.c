@@ -9,22 +9,21 @@
 
 #include "auth.h"
 
-/* Exec mode after checkpassword or auth_http: the system account. */
-static enum auth_result
-system_account(const char *name, struct auth_user *u, const char **why)
+/* Exec mode after checkpassword or auth_http: the system account.
+ * Without one, has_ids stays 0 and exec_refusal() refuses the login as
+ * it refuses a passwd_file entry without ids: like a wrong password. */
+static void
+system_account(const char *name, struct auth_user *u)
 {
 	struct passwd *pw;
 
-	if ((pw = getpwnam(name)) == NULL) {
-		*why = "no system account for the mail server to run as";
-		return AUTH_TEMPFAIL;
-	}
+	if ((pw = getpwnam(name)) == NULL)
+		return;
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	snprintf(u->home, sizeof(u->home), "%s", pw->pw_dir);
 	u->uid = pw->pw_uid;
 	u->gid = pw->pw_gid;
 	u->has_ids = 1;
-	return AUTH_OK;
 }
 
 enum auth_result
@@ -51,7 +50,7 @@ auth_check(const struct config *c, const struct auth_request *r,
 		return AUTH_OK;
 	}
 	if (res == AUTH_OK && c->exec_argc > 0)
-		res = system_account(out->login_user[0] ? out->login_user :
-		    r->user, &out->user, why);
+		system_account(out->login_user[0] ? out->login_user :
+		    r->user, &out->user);
 	return res;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -168,7 +169,10 @@ build_request(const struct config *c, const struct auth_http_url *t,
 
 
 /* Send the request, read the answer until the server closes (HTTP/1.0)
- * or the buffer is full.  The length read, or -1. */
+ * or the buffer is full, all within the deadline.  The length read, or
+ * -1.  The socket blocks, so each write is non-blocking: a server that
+ * accepts and never reads would otherwise hold a blocking write, and
+ * the monitor, past any deadline once its buffers are full (issue 9). */
 static ssize_t
 exchange(int fd, const char *req, size_t reqlen, char *resp, size_t size,
     const struct timespec *deadline)
@@ -181,7 +185,8 @@ exchange(int fd, const char *req, size_t reqlen, char *resp, size_t size,
 	while (reqlen > 0) {
 		if ((ms = ms_left(deadline)) <= 0 || poll(&pfd, 1, (int)ms) <= 0)
 			return -1;
-		if ((n = write(fd, req, reqlen)) < 0 && errno != EINTR)
+		if ((n = send(fd, req, reqlen, MSG_DONTWAIT | MSG_NOSIGNAL)) <
+		    0 && errno != EINTR && errno != EAGAIN)
 			return -1;
 		if (n > 0) {
 			req += n;

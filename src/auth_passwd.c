@@ -100,7 +100,15 @@ passwd_verify(const char *stored, const char *pass)
 	if ((crypt_fn = load_crypt_r()) == NULL)
 		return -1;
 	cd.initialized = 0;
+	errno = 0;
 	out = crypt_fn(pass, hash, &cd);
+	/* A passphrase the hash function refuses (libxcrypt: 512 bytes or
+	 * more, ERANGE) is a wrong password, for a known user as for the
+	 * dummy hash of an unknown one: a temporary failure would tell
+	 * them apart (issue 9). */
+	if ((out == NULL || out[0] == '*') && errno == ERANGE &&
+	    hash[0] != '\0')
+		return 0;
 	if (out == NULL || out[0] == '*' || hash[0] == '\0')
 		return -1;
 	return equal_ct(out, hash);

@@ -29,7 +29,8 @@ struct auth_user {
 int passwd_split(char *line, char *field[PASSWD_FIELDS]);
 
 /* Does pass match the stored "{SCHEME}hash" (or a raw crypt hash)?
- * 1 yes, 0 no, -1 unknown scheme or crypt failure. */
+ * 1 yes, 0 no (a passphrase the hash function refuses too), -1 unknown
+ * scheme or a hash crypt cannot use. */
 int passwd_verify(const char *stored, const char *pass);
 
 /* Look user up in path and check pass.  Scans the whole file and hashes

@@ -21,7 +21,8 @@ const char *
 exec_refusal(const struct auth_user *u)
 {
 	if (!u->has_ids)
-		return "passwd_file entry has no valid uid:gid";
+		return "no valid uid:gid for the account (passwd_file entry "
+		    "without them, or no system account)";
 	if (u->uid == 0)
 		return "refusing to run the mail server as root";
 	if (geteuid() != 0 && u->uid != geteuid())

@@ -224,6 +224,7 @@ imap_parse(const unsigned char *buf, size_t len, struct imap_cmd *cmd)
 				if ((st = scan_arg(buf, len, &i, cmd)) !=
 				    IMAP_DONE)
 					return st;
+				cmd->resume = i;
 				continue;
 			}
 		}

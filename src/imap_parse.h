@@ -45,6 +45,11 @@ struct imap_cmd {
 	uint64_t lit_size;
 	int	lit_sync;
 	size_t	lit_hdr_end;
+	/* Where skipping must start if the command is rejected now, after
+	 * any status: the end of the last whole argument (0 before the
+	 * first).  Everything before it was parsed, literals included, so
+	 * the skipper never reads a literal's data as commands. */
+	size_t	resume;
 	const char *error;	/* IMAP_BAD: text for the BAD answer */
 };
 

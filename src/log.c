@@ -60,7 +60,7 @@ log_emit(int prio, const char *fmt, va_list ap)
 	}
 	n = snprintf(line, sizeof(line), "imapgate[%ld]: %s", (long)getpid(),
 	    prio == LOG_ERR ? "error: " : prio == LOG_WARNING ? "warning: " :
-	    "");
+	    prio == LOG_NOTICE ? "notice: " : "");
 	if (n < 0)
 		n = 0;
 	if ((size_t)n < sizeof(line))
@@ -84,6 +84,7 @@ name(const char *fmt, ...)				\
 }
 
 LOG_FN(log_info, LOG_INFO)
+LOG_FN(log_notice, LOG_NOTICE)
 LOG_FN(log_warn, LOG_WARNING)
 LOG_FN(log_err, LOG_ERR)
 

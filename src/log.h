@@ -13,6 +13,8 @@ void log_init(int client_fd);
 /* Does the log go to fd 2 (so a helper program may write there too)? */
 int log_uses_stderr(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Worth the operator's attention, but the client can cause it at will. */
+void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A broken invariant or a start-up failure: log and exit 111. */

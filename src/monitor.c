@@ -389,9 +389,19 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 		r = auth_check(m->cfg, &req, &m->reply, &why);
 	/* A challenge answers one response only. */
 	explicit_bzero(m->challenge, sizeof(m->challenge));
+	/*
+	 * An account exec mode never runs (uid 0, no uid:gid) is answered
+	 * as a wrong password, whatever the password was: same reply, same
+	 * wait, a guess in the penalty.  A different answer for the right
+	 * password would make a password oracle (root's, behind a
+	 * checkpassword that accepts root).  Only the log says why.
+	 */
 	if (r == AUTH_OK && m->cfg->exec_argc > 0 &&
-	    (why = exec_refusal(&m->reply.user)) != NULL)
-		r = AUTH_TEMPFAIL;
+	    (why = exec_refusal(&m->reply.user)) != NULL) {
+		log_notice("login refused: user=\"%s\" ip=%s: %s", m->logname,
+		    m->conn.peer_ip, why);
+		r = AUTH_NO;
+	}
 	if (r != AUTH_OK)
 		login_failed(m, r, why);
 	else if (m->cfg->exec_argc > 0) {

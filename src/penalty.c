@@ -53,17 +53,28 @@ _Static_assert(sizeof(struct pen_table) == 16 + 40 * PENALTY_SLOTS,
 static struct pen_table table;
 
 /* The key for an address: IPv4 as ::ffff:a.b.c.d, IPv6 cut to its /64
- * (one customer's network), v4-mapped IPv6 kept whole.  -1 for anything
- * else ("unix", "unknown", a scoped address). */
+ * (one customer's network), v4-mapped IPv6 kept whole.  A link-local
+ * client's address carries its scope ("fe80::1%eth0"): the key is the
+ * address without it, or such a client would never be penalized (issue
+ * 9).  -1 for anything else ("unix", "unknown"). */
 static int
 pen_key(const char *ip, unsigned char key[PENALTY_KEY])
 {
+	char plain[INET6_ADDRSTRLEN];
+	const char *scope;
 	struct in6_addr a6;
 	struct in_addr a4;
 
 	memset(key, 0, PENALTY_KEY);
 	if (ip == NULL)
 		return -1;
+	if ((scope = strchr(ip, '%')) != NULL) {
+		if ((size_t)(scope - ip) >= sizeof(plain))
+			return -1;
+		memcpy(plain, ip, (size_t)(scope - ip));
+		plain[scope - ip] = '\0';
+		ip = plain;
+	}
 	if (inet_pton(AF_INET, ip, &a4) == 1) {
 		key[10] = key[11] = 0xff;
 		memcpy(key + 12, &a4, 4);

@@ -197,10 +197,17 @@ bad(struct session *s, const char *text)
 		bye(s, R_BYE_ERRORS, "too many errors");
 }
 
-/* Reject the command at the buffer's start: skip it whole, then BAD. */
+/*
+ * Reject the command at the buffer's start: skip it whole, then BAD.
+ * Skipping starts where its parse stopped (cmd->resume), not at its first
+ * byte: a literal before that point was announced and its data taken as
+ * data (a {n} may have been answered "+"); scanned again from the start
+ * its header would look unanswered and its data like commands.
+ */
 static void
-reject(struct session *s, const char *text)
+reject(struct session *s, const struct imap_cmd *cmd, const char *text)
 {
+	consume(s, cmd->resume);
 	s->pending = text;
 	imap_skip_init(&s->skip);
 	s->mode = M_SKIP;
@@ -825,7 +832,7 @@ cmd_step(struct session *s)
 	set_tag(s, &cmd);
 	if (cmd.name_len > 0) {
 		if ((c = command_find(s->buf, &cmd)) == NULL) {
-			reject(s, "Unknown command");
+			reject(s, &cmd, "Unknown command");
 			return STEP_AGAIN;
 		}
 		if (c->run == NULL) {
@@ -839,14 +846,14 @@ cmd_step(struct session *s)
 	case IMAP_MORE:
 		if (cmd.lit_hdr_end > 0 && !cmd.lit_sync &&
 		    cmd.lit_size > literal_plus_max(s, cmd.lit_hdr_end)) {
-			reject(s, "Literal too large");
+			reject(s, &cmd, "Literal too large");
 			return STEP_AGAIN;
 		}
 		return STEP_READ;
 	case IMAP_LITERAL:
 		if (cmd.lit_hdr_end > s->acked) {
 			if (cmd.lit_size > s->size - cmd.lit_hdr_end) {
-				reject(s, "Literal too large");
+				reject(s, &cmd, "Literal too large");
 				return STEP_AGAIN;
 			}
 			reply(s, R_CONTINUE);
@@ -859,7 +866,7 @@ cmd_step(struct session *s)
 			reply(s, R_BAD, s->tag, cmd.error);
 			bye(s, R_BYE_LITERAL, "literal too large");
 		}
-		reject(s, cmd.error);
+		reject(s, &cmd, cmd.error);
 		return STEP_AGAIN;
 	case IMAP_DONE:
 		dispatch(s, c, &cmd);

@@ -260,3 +260,32 @@ def test_line_just_under_buffer_is_fine(start_gate):
     c.expect(b"a BAD Unknown command")
     c.sendline("b NOOP")
     c.expect(b"b OK NOOP completed")
+
+
+# -- a literal the server acknowledged is never run as commands (issue 9 item 5) --
+
+@pytest.mark.parametrize("header,data", [
+    # The literal is the LOGIN's first argument; what follows it is bad.
+    (b"a LOGIN {10}\r\n", b"x LOGOUT\r\n\x01\r\n"),
+    (b"a LOGIN {10}\r\n", b"x LOGOUT\r\n \"bad\\q\"\r\n"),
+    (b"a LOGIN alice {10}\r\n", b"x LOGOUT\r\n{z}\r\n"),
+    # ... a literal too large for the buffer, announced after it ...
+    (b"a LOGIN {8}\r\n", b"x LOGOUT {9000}\r\n"),
+    # ... a non-synchronizing one over LITERAL-'s limit (its bytes follow).
+    # (sent in two parts, so that the server sees the header alone first).
+    (b"a LOGIN {8}\r\n", (b"x LOGOUT {5000+}\r\n", b"y LOGOUT\r\n" * 500 + b"\r\n")),
+], ids=["nul-after", "bad-quoted-after", "bad-literal-after", "sync-too-large-after",
+        "nonsync-too-large-after"])
+def test_acknowledged_literal_is_data_when_the_command_is_rejected(gate, header, data):
+    c = gate.connect()
+    c.send(header)
+    c.expect_continuation()
+    for i, part in enumerate(data if isinstance(data, tuple) else (data,)):
+        if i:
+            time.sleep(0.3)
+        c.send(part)
+    c.sendline("b NOOP")
+    lines = c.read_until_tagged("b")
+    assert len(lines) == 2 and lines[0].startswith(b"a BAD "), lines
+    assert lines[1] == b"b OK NOOP completed", lines
+    c.assert_silent(0.3)

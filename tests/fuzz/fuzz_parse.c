@@ -8,6 +8,9 @@
  *    buffer of exactly its size so that ASan sees any read past the end;
  *  - imap_skip() against imap_parse(): a command that parses must be
  *    skipped to its end, or to its first {n} header;
+ *  - the session's framing, modelled on both: however the bytes arrive
+ *    and wherever a command is rejected, no command starts inside a
+ *    literal's data (no tag from inside a literal is ever answered);
  *  - imap_skip() and imap_id() fed whole, byte by byte and in chunks of
  *    random sizes: the scanners are resumable, so the split must not
  *    change where they stop or what they report;
@@ -244,6 +247,128 @@ fuzz_parse(const uint8_t *p, size_t len)
 		p += w.end;
 		len -= w.end;
 	}
+}
+
+/* ---- the session's framing: no literal's data is ever a command ---- */
+
+/*
+ * A model of the session's command loop (src/session.c) over the pure
+ * parser and skipper.  Bytes arrive in chunks; a parse that stops at a
+ * {n} header not yet answered gets "+"; a command is rejected wherever
+ * the session may reject one -- the parse says BAD, or at random where
+ * the session's own checks could (an unknown name as soon as the name is
+ * known, a {n} or {n+} too large) -- and skipping then starts at
+ * cmd->resume.  Every byte the parser took as a literal's data, and every
+ * byte of a literal answered "+", is data: no command may start inside
+ * one, so no tagged reply can carry a tag that appears only inside a
+ * literal (issue 9).
+ */
+struct model {
+	const uint8_t	*p;
+	size_t		 len, avail, chunk;
+	unsigned char	*lit;		/* 1: a byte of some literal's data */
+};
+
+static void
+mark_literal(struct model *m, size_t lo, uint64_t n)
+{
+	size_t hi = n > m->len - lo ? m->len : lo + (size_t)n;
+
+	if (hi > lo)
+		memset(m->lit + lo, 1, hi - lo);
+}
+
+/* More bytes arrive (chunk 0: all at once); 0 when there are no more. */
+static int
+arrive(struct model *m)
+{
+	if (m->avail == m->len)
+		return 0;
+	m->avail += m->chunk == 0 ? m->len - m->avail :
+	    1 + rnd(m->len - m->avail);
+	return 1;
+}
+
+/* Parse the command at pos until it is done or rejected; 0: the input
+ * ended first (or the session would close). */
+static int
+model_command(struct model *m, size_t pos, struct imap_cmd *c, int *reject)
+{
+	enum imap_status st;
+	size_t acked = 0;
+	int k, named = 0;
+
+	for (;;) {
+		st = parse(m->p + pos, m->avail - pos, c);
+		for (k = 0; k < c->nargs; k++)
+			if (c->arg[k].type == ARG_LITERAL)
+				mark_literal(m, pos + c->arg[k].off,
+				    c->arg[k].len);
+		must(c->resume <= m->avail - pos);
+		for (k = 0; k < c->nargs; k++)
+			must(c->arg[k].off + c->arg[k].len <= c->resume);
+		*reject = st == IMAP_BAD;
+		if (c->name_len > 0 && !named) {
+			named = 1;
+			*reject |= rnd(8) == 0;		/* unknown command */
+		}
+		if (st == IMAP_MORE && c->lit_hdr_end > 0 && !c->lit_sync)
+			*reject |= rnd(4) == 0;		/* {n+} too large */
+		if (!*reject && st == IMAP_LITERAL && c->lit_hdr_end > acked) {
+			if (rnd(4) == 0)
+				*reject = 1;		/* {n} too large */
+			else {
+				mark_literal(m, pos + c->lit_hdr_end,
+				    c->lit_size);
+				acked = c->lit_hdr_end;
+			}
+		}
+		if (st == IMAP_BAD && c->lit_size == UINT64_MAX &&
+		    !c->lit_sync)
+			return 0;	/* BAD, then BYE: nothing more is read */
+		if (*reject || st == IMAP_DONE)
+			return 1;
+		if (!arrive(m))
+			return 0;
+	}
+}
+
+static void
+fuzz_session(const uint8_t *p, size_t len, size_t chunk)
+{
+	struct model m = { p, len, 0, chunk, calloc(len + 1, 1) };
+	struct imap_cmd c;
+	struct imap_skip s;
+	enum skip_status st;
+	unsigned char *b;
+	size_t pos = 0, used;
+	int reject;
+
+	must(m.lit != NULL);
+	(void)arrive(&m);
+	while (pos < len) {
+		/* A command starts here: a tagged reply would carry its tag. */
+		must(!m.lit[pos]);
+		if (!model_command(&m, pos, &c, &reject))
+			break;
+		if (!reject) {
+			pos += c.end;
+			continue;
+		}
+		pos += c.resume;
+		imap_skip_init(&s);
+		for (;;) {
+			b = dup_exact(p + pos, m.avail - pos);
+			st = imap_skip(&s, b, m.avail - pos, &used);
+			free(b);
+			pos += used;
+			if (st != SKIP_MORE || !arrive(&m))
+				break;
+		}
+		if (st == SKIP_MORE || st == SKIP_HUGE)
+			break;
+	}
+	free(m.lit);
 }
 
 /* ---- imap_skip ---- */
@@ -607,6 +732,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rng = 1;
 
 	fuzz_parse(data, size);
+	fuzz_session(data, size, 0);
+	fuzz_session(data, size, SIZE_MAX);
+	fuzz_session(data, size, SIZE_MAX);
 	fuzz_skip(data, size, 0);
 	if (size > 0)
 		fuzz_skip(data + 1, size - 1, data[0] % 16);

@@ -634,6 +634,28 @@ parse_arg_copy(void)
 	CHECK_EQ(out[0], '\0');
 }
 
+/* Where a rejected command's skipping starts: past every whole argument,
+ * a literal's data included (issue 9: never rescanned as commands). */
+static void
+parse_resume(void)
+{
+	struct imap_cmd c;
+
+	CHECK_EQ(PARSE("a LOGIN \x01\r\n", &c), IMAP_BAD);
+	CHECK_EQ(c.resume, 0);
+	CHECK_EQ(PARSE("a LOGIN {10}\r\nx LOGOUT\r\n\x01\r\n", &c), IMAP_BAD);
+	CHECK_EQ(c.resume, 24);
+	CHECK_EQ(PARSE("a LOGIN {10}\r\nx LOGOUT\r\n {9000}\r\n", &c),
+	    IMAP_LITERAL);
+	CHECK_EQ(c.resume, 24);
+	CHECK_EQ(PARSE("a LOGIN alice \"x\\q\"\r\n", &c), IMAP_BAD);
+	CHECK_EQ(c.resume, 13);
+	CHECK_EQ(PARSE("a LOGIN {3+}\r\nabc {5000+}\r\nxy", &c), IMAP_MORE);
+	CHECK_EQ(c.resume, 17);
+	CHECK_EQ(PARSE("a LOGIN alice secret\r\n", &c), IMAP_DONE);
+	CHECK_EQ(c.resume, 20);
+}
+
 void
 suite_parse(void)
 {
@@ -661,4 +683,5 @@ suite_parse(void)
 	RUN(parse_trailing_space);
 	RUN(parse_too_many_args);
 	RUN(parse_arg_copy);
+	RUN(parse_resume);
 }

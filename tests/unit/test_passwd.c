@@ -73,6 +73,18 @@ passwd_verify_plain(void)
 	CHECK_EQ(passwd_verify("{PLAIN}", "x"), 0);
 }
 
+/* A password of n bytes ('p' after "pw"). */
+static const char *
+long_pw(size_t n)
+{
+	static char pw[4096 + 1];
+
+	memset(pw, 'p', n);
+	memcpy(pw, "pw", n < 2 ? n : 2);
+	pw[n] = '\0';
+	return pw;
+}
+
 /* Right and wrong password against stored, a fresh hash with prefix. */
 static void
 verify_scheme(const char *f, int l, const char *scheme, const char *prefix)
@@ -84,6 +96,11 @@ verify_scheme(const char *f, int l, const char *scheme, const char *prefix)
 	CHECK_EQ_AT(f, l, passwd_verify(stored, "pW"), 0);
 	CHECK_EQ_AT(f, l, passwd_verify(stored, ""), 0);
 	CHECK_EQ_AT(f, l, passwd_verify(stored, "pw "), 0);
+	/* libxcrypt refuses a passphrase of 512 bytes or more: that is a
+	 * wrong password, not a broken hash (issue 9). */
+	CHECK_EQ_AT(f, l, passwd_verify(stored, long_pw(511)), 0);
+	CHECK_EQ_AT(f, l, passwd_verify(stored, long_pw(512)), 0);
+	CHECK_EQ_AT(f, l, passwd_verify(stored, long_pw(4000)), 0);
 }
 
 #define SCHEME(scheme, prefix) \

@@ -217,6 +217,24 @@ penalty_ipv6(void)
 	teardown();
 }
 
+/* A link-local client ("fe80::1%eth0") is penalized like any other,
+ * keyed without its scope (issue 9). */
+static void
+penalty_scoped(void)
+{
+	setup();
+	CHECK(fail("fe80::1%eth0") == 2.0);
+	CHECK(fail("fe80::1%eth0") == 4.0);
+	CHECK(fail("fe80::1") == 8.0);
+	/* One /64, whatever the interface. */
+	CHECK(fail("fe80::2%eth1") == 15.0);
+	penalty_clear(path, "fe80::1%lo");
+	CHECK(fail("fe80::1%eth0") == 2.0);
+	CHECK(fail("2001:db8::1%3") == 2.0);
+	CHECK(fail("2001:db8::1") == 4.0);
+	teardown();
+}
+
 static void
 penalty_clear_resets(void)
 {
@@ -249,7 +267,7 @@ penalty_unparseable(void)
 {
 	static const char *const bad[] = {
 		"unix", "unknown", "", "192.0.2", "192.0.2.1.", " 192.0.2.1",
-		"192.0.2.1:143", "[2001:db8::1]", "fe80::1%eth0", "::g",
+		"192.0.2.1:143", "[2001:db8::1]", "%eth0", "::g%eth0", "::g",
 	};
 	size_t i;
 
@@ -542,6 +560,7 @@ suite_penalty(void)
 	RUN(penalty_doubling);
 	RUN(penalty_independent);
 	RUN(penalty_ipv6);
+	RUN(penalty_scoped);
 	RUN(penalty_clear_resets);
 	RUN(penalty_unparseable);
 	RUN(penalty_bad_path);
