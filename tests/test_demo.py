@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+import conftest
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(TOP, "tests", "demo")
 PORTS = (1143, 1993)
@@ -56,7 +58,7 @@ def start_demo(log):
     return subprocess.Popen([DEMO], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, process_group=0,
                             env=dict(os.environ, DEMO_PORT="1143",
-                                     DEMO_TLS_PORT="1993"))
+                                     DEMO_TLS_PORT="1993", IMAPGATE_BIN=conftest.GATE_BIN))
 
 
 def wait_ready(proc, log_path):
@@ -107,6 +109,9 @@ def one_run(tmp_path, n):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     check_stopped(demo_dir, "Ctrl-C")
+    text = open(log_path).read()
+    for marker in conftest.SANITIZER_MARKERS:
+        assert marker not in text, text[-4000:]
 
 
 def test_demo_twice_ctrl_c(ports_free, tmp_path):
