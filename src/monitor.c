@@ -492,6 +492,10 @@ static void drop_privileges(struct monitor *m);
  * sandboxed like the connect-mode relay, hands it those bytes first and
  * then relays.  The session is gone by then.
  */
+/* relay_run() takes the pending bytes into its own buffer. */
+_Static_assert(RELAY_BUFFER >= CLIENT_BUFFER_MAX,
+    "the relay buffer holds what the session read past the login");
+
 static void
 handoff_relay(struct monitor *m, const struct msg_handoff *h)
 {

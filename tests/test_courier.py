@@ -166,6 +166,20 @@ def test_courier_commands_pipelined_after_login(courier, world, mode, how):
                           r'.*end=closed relay=yes', g.log()), timeout=5), g.log()
 
 
+def test_courier_many_commands_pipelined_after_login(courier):
+    """More bytes after the login than the session's buffer holds: what it
+    read and what it left in the socket both reach Courier, in order."""
+    g = courier(imap_client_buffer=16384)
+    c = g.connect()
+    n = 3000
+    c.send(b"a LOGIN alice secret\r\n" +
+           b"".join(b"n%d NOOP\r\n" % i for i in range(n)) + b"z LOGOUT\r\n")
+    c.expect(b"a" + LOGGED_IN)
+    for i in range(n):
+        c.expect(b"n%d OK NOOP completed" % i)
+    expect_logout(c, "z")
+
+
 def test_courier_relay_process_tree(courier):
     """With bytes pending the relay is an unprivileged imapgate process,
     sandboxed (chroot, no new privileges), the parent of imapd."""
@@ -297,7 +311,11 @@ def test_dovecot_relay_when_asked(start_gate):
     assert len(gates) == 1 and servers[0]["ppid"] == gates[0]["pid"], (gates, servers)
 
 
-def test_client_input_bad_value(world):
+def test_client_input_values(world):
+    for v in ("auto", "env", "relay"):
+        conf = world.write_config(extra_sections=client_input(v))
+        r = subprocess.run([conftest.GATE_BIN, "-t", "-c", conf], capture_output=True, text=True)
+        assert r.returncode == 0, (v, r.stderr)
     conf = world.write_config(extra_sections=client_input("stdin"))
     r = subprocess.run([conftest.GATE_BIN, "-t", "-c", conf], capture_output=True, text=True)
     assert r.returncode != 0
