@@ -482,8 +482,6 @@ exec_reads_client_input(const struct config *c)
 	}
 }
 
-static void monitor_relay_log(const struct monitor *m,
-    const struct relay_stats *st, const char *how);
 static void drop_privileges(struct monitor *m);
 
 /*
@@ -509,7 +507,9 @@ handoff_relay(struct monitor *m, const struct msg_handoff *h)
 	relay_run(m->conn.in, m->conn.out, fd, h->data, h->len,
 	    (const unsigned char *)"", 0, m->cfg->proxy_timeout, &st);
 	close(fd);
-	monitor_relay_log(m, &st, " relay=yes");
+	log_info("session: user=\"%s\" ip=%s backend=exec in=%llu out=%llu "
+	    "duration=%.3f end=%s relay=yes", m->logname, m->conn.peer_ip,
+	    st.c2b, st.b2c, seconds_since(&m->born), st.end);
 	monitor_finish();
 }
 
@@ -584,28 +584,16 @@ serve_relay_keep(struct monitor *m, ssize_t n)
 	m->state = ST_END;
 }
 
-/* The end of a relay this process or the session carried. */
-static void
-monitor_relay_log(const struct monitor *m, const struct relay_stats *st,
-    const char *how)
-{
-	log_info("session: user=\"%s\" ip=%s backend=%s in=%llu out=%llu "
-	    "duration=%.3f end=%s%s", m->logname, m->conn.peer_ip,
-	    m->backend[0] ? m->backend : "exec", st->c2b, st->b2c,
-	    seconds_since(&m->born), st->end, how);
-}
-
 static void
 serve_relay_end(struct monitor *m, struct msg_relay_end *e, ssize_t n)
 {
-	struct relay_stats st;
-
 	if (n != (ssize_t)sizeof(*e) || !msg_string_ok(e->end, sizeof(e->end)))
 		log_fatal("monitor: malformed RELAY_END message");
-	st.c2b = (unsigned long long)e->c2b;
-	st.b2c = (unsigned long long)e->b2c;
-	st.end = e->end;
-	monitor_relay_log(m, &st, " tls=yes");
+	log_info("session: user=\"%s\" ip=%s backend=%s in=%llu out=%llu "
+	    "duration=%.3f end=%s tls=yes", m->logname, m->conn.peer_ip,
+	    m->backend[0] ? m->backend : "exec",
+	    (unsigned long long)e->c2b, (unsigned long long)e->b2c,
+	    seconds_since(&m->born), e->end);
 	close(m->fd);
 	monitor_finish();
 }
