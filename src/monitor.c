@@ -484,16 +484,16 @@ exec_reads_client_input(const struct config *c)
 
 static void drop_privileges(struct monitor *m);
 
-/*
- * Plaintext exec with client bytes pending that the mail server would not
- * read: it runs on a socketpair and this process, unprivileged and
- * sandboxed like the connect-mode relay, hands it those bytes first and
- * then relays.  The session is gone by then.
- */
 /* relay_run() takes the pending bytes into its own buffer. */
 _Static_assert(RELAY_BUFFER >= CLIENT_BUFFER_MAX,
     "the relay buffer holds what the session read past the login");
 
+/*
+ * Plaintext exec with client bytes pending that the mail server would not
+ * read: it runs on a socketpair and this process, unprivileged and
+ * sandboxed like the connect-mode relay, hands it those bytes first and
+ * then relays.  The session is gone by then.  Does not return.
+ */
 static void
 handoff_relay(struct monitor *m, const struct msg_handoff *h)
 {
@@ -525,8 +525,10 @@ serve_handoff(struct monitor *m, struct msg_handoff *h, ssize_t n)
 	}
 	/* Nothing pending, or a server that reads CLIENT_INPUT: a plain
 	 * exec, with no relay process left behind. */
-	if (h->len > 0 && !exec_reads_client_input(m->cfg))
+	if (h->len > 0 && !exec_reads_client_input(m->cfg)) {
 		handoff_relay(m, h);
+		return;
+	}
 	/* The session must be gone before anyone else reads the socket. */
 	close(m->fd);
 	reap_session();
