@@ -23,7 +23,7 @@ import pytest
 
 import conftest
 import helpers
-from test_courier import COURIER_IMAPD, courier_world
+from test_courier import courier_world
 from test_cyrus import cyrus, cyrus_server  # noqa: F401 (fixtures)
 from test_haproxy import haproxy  # noqa: F401 (fixture)
 from test_tls import NAME, gnutls_cli, interact, s_client
@@ -67,8 +67,7 @@ def target(request, start_gate, world, certs):
         dovecot = request.getfixturevalue("dovecot")
         g = start_gate(exec=None, connect=[dovecot.addr()], **tls)
     elif col == "courier-exec":
-        courier_world(world)
-        g = start_gate(exec=[COURIER_IMAPD, "Maildir"], **tls)
+        g = start_gate(exec=[courier_world(world), "Maildir"], **tls)
     elif col == "cyrus-connect":
         cy = request.getfixturevalue("cyrus")
         g = start_gate(exec=None, connect=[cy.addr()], **tls)

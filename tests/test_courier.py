@@ -40,6 +40,9 @@ LOGIN_LOG = r"INFO: LOGIN, user=%s, ip=\[%s\], port=\[%d\], protocol=IMAP"
 
 
 def courier_world(world):
+    """Maildirs for the world's users; returns the path of Courier's imapd
+    to exec: a copy in the world's directory, which the mail user can reach
+    wherever the checkout is (a private temp copy of it, say)."""
     conftest.require_tool(COURIER_IMAPD)
     conftest.require_tool(MAILDIRMAKE)
     for u, home in world.homes.items():
@@ -48,7 +51,12 @@ def courier_world(world):
             subprocess.run(["setpriv", "--reuid=%d" % conftest.MAIL_UID,
                             "--regid=%d" % conftest.MAIL_GID, "--clear-groups",
                             MAILDIRMAKE, md], check=True)
-    return world
+    imapd = os.path.join(world.root, "courier", "imapd")
+    if not os.path.exists(imapd):
+        os.makedirs(os.path.dirname(imapd), 0o755, exist_ok=True)
+        shutil.copy2(COURIER_IMAPD, imapd)
+        os.chmod(imapd, 0o755)
+    return imapd
 
 
 def client_input(value):
@@ -59,10 +67,10 @@ def client_input(value):
 @pytest.fixture
 def courier(world, start_gate):
     """start_gate for Courier's imapd: courier(**overrides) -> Gate."""
-    courier_world(world)
+    imapd = courier_world(world)
 
     def start(mode="inetd", **overrides):
-        return start_gate(mode=mode, exec=[COURIER_IMAPD, "Maildir"], **overrides)
+        return start_gate(mode=mode, exec=[imapd, "Maildir"], **overrides)
     return start
 
 

@@ -137,9 +137,11 @@ class Cyrus:
             self.port = conftest.free_port()
             with open(os.path.join(d, "imapd.conf"), "w") as f:
                 f.write(IMAPD_CONF.format(d=d, admin=ADMIN, servername=SERVERNAME))
+            # A copy the cyrus user can reach wherever the checkout is.
+            imapd = os.path.join(d, "imapd")
+            shutil.copy2(CYRUS_IMAPD, imapd)
             with open(os.path.join(d, "cyrus.conf"), "w") as f:
-                f.write(CYRUS_CONF.format(d=d, ctl=CTL_CYRUSDB, imapd=CYRUS_IMAPD,
-                                          port=self.port))
+                f.write(CYRUS_CONF.format(d=d, ctl=CTL_CYRUSDB, imapd=imapd, port=self.port))
             for user, pw in [(ADMIN, ADMIN_PW)] + list(self.passwords.items()):
                 subprocess.run([SASLPASSWD2, "-p", "-c", "-f", os.path.join(d, "sasldb2"),
                                 "-u", SERVERNAME, user], input=pw.encode(), check=True)

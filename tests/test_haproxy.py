@@ -21,7 +21,7 @@ import conftest
 import helpers
 from helpers import AUTH_FAILED, b64, logged_in_re
 from test_connect import dovecot_login_re, expect_logged_in
-from test_courier import COURIER_IMAPD, LOGGED_IN, LOGIN_LOG, courier_world
+from test_courier import LOGGED_IN, LOGIN_LOG, courier_world
 
 HAPROXY = "/usr/sbin/haproxy"
 CLIENT = "127.0.0.2"
@@ -117,8 +117,7 @@ def test_haproxy_dovecot_exec(start_gate, haproxy, version):
 
 
 def test_haproxy_courier_exec(start_gate, world, haproxy, version):
-    courier_world(world)
-    g = start_gate(exec=[COURIER_IMAPD, "Maildir"], **PP)
+    g = start_gate(exec=[courier_world(world), "Maildir"], **PP)
     h = haproxy(g, version)
     c = h.connect()
     port = c.sock.getsockname()[1]
