@@ -171,7 +171,7 @@ def fail_once(h, source):
 def test_haproxy_penalty_is_per_client_address(start_gate, world, haproxy):
     """Failures from one client behind HAProxy slow that client, not the
     next one: the penalty is keyed by the address in the header."""
-    base = 0.3
+    base = 0.4
     g = start_gate(failure_delay=base, max_attempts=1, max_penalty=3.0,
                    penalty_file=world.penalty_file, **PP)
     h = haproxy(g, "v2")
@@ -180,5 +180,5 @@ def test_haproxy_penalty_is_per_client_address(start_gate, world, haproxy):
     third = fail_once(h, "127.0.0.2")
     other = fail_once(h, "127.0.0.3")
     assert third >= 3.5 * base, (first, second, third)     # base * 4: doubled twice
-    assert other < 2 * base, (other, third)
+    assert other < 2.5 * base, (other, third)               # base: a fresh address
     assert helpers.wait_for(lambda: g.log().count("ip=127.0.0.2") >= 3, timeout=5), g.log()
