@@ -396,6 +396,18 @@ apply_master_password(struct ctx *x, const config_setting_t *s)
 }
 
 static int
+apply_client_input(struct ctx *x, const config_setting_t *s)
+{
+	static const char *const names[] = { "auto", "env", "relay", NULL };
+	int v;
+
+	if (get_choice(x, s, names, &v) < 0)
+		return -1;
+	x->c->client_input = (enum client_input)v;
+	return 0;
+}
+
+static int
 apply_forward_client(struct ctx *x, const config_setting_t *s)
 {
 	static const char *const names[] =
@@ -796,6 +808,7 @@ static const struct key keys[] = {
 	{ NULL, "auth_http_timeout", K_INT, apply_auth_http_timeout },
 	{ NULL, "server_name", K_STRING, apply_server_name },
 	{ "backend", "exec", K_LIST, apply_exec },
+	{ "backend", "client_input", K_STRING, apply_client_input },
 	{ "privsep", "user", K_STRING, apply_privsep_user },
 	{ "privsep", "chroot", K_STRING, apply_privsep_chroot },
 	{ NULL, "proxy_timeout", K_INT, apply_proxy_timeout },

@@ -20,6 +20,9 @@ struct backend_addr {
 
 enum backend_login { BLOGIN_LOGIN, BLOGIN_PLAIN };
 enum forward_client { FWD_ID, FWD_PROXY_V1, FWD_PROXY_V2, FWD_NONE };
+/* backend.client_input: how bytes the client sent past the login reach an
+ * exec'd mail server (the zero value is the default). */
+enum client_input { CI_AUTO, CI_ENV, CI_RELAY };
 enum ssl_verify { VERIFY_OFF, VERIFY_OPTIONAL, VERIFY_ON };
 
 struct config {
@@ -45,6 +48,7 @@ struct config {
 	int	 max_attempts;			/* auth.max_attempts */
 	char	*exec_argv[EXEC_ARGS_MAX + 1];	/* backend.exec */
 	int	 exec_argc;
+	enum client_input client_input;		/* backend.client_input */
 	char	*privsep_user;
 	char	*privsep_chroot;
 	/* connect mode */

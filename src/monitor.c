@@ -459,14 +459,12 @@ serve_verdict(struct monitor *m, const struct msg_verdict *v, ssize_t n)
 }
 
 /*
- * Exec handoff with TLS up: the mail server runs as the user on one end
- * of a socketpair, the session gets the other and relays.  This process
- * stays to reap both.
+ * Start the mail server as the user on one end of a socketpair; the
+ * other end is returned to whoever relays between it and the client.
  */
-static void
-handoff_pipe(struct monitor *m)
+static int
+mail_on_socketpair(struct monitor *m)
 {
-	struct msg_type_only p = { MSG_PIPE };
 	struct stat c, e;
 	struct conn mc;
 	int sp[2], null;
@@ -476,7 +474,8 @@ handoff_pipe(struct monitor *m)
 	if ((mail_pid = fork()) < 0)
 		log_fatal("fork: %s", strerror(errno));
 	if (mail_pid == 0) {
-		/* Its stderr must not be the TLS socket it cannot speak. */
+		/* Its stderr must not be the client socket: it is no longer
+		 * its stdin, and it would write its log to the client. */
 		if (fstat(m->conn.in, &c) == 0 && fstat(2, &e) == 0 &&
 		    c.st_dev == e.st_dev && c.st_ino == e.st_ino &&
 		    (null = open("/dev/null", O_WRONLY)) >= 0)
@@ -487,10 +486,76 @@ handoff_pipe(struct monitor *m)
 		    (const unsigned char *)"", 0);
 	}
 	close(sp[1]);
-	if (msg_send_fd(m->fd, &p, sizeof(p), sp[0]) < 0)
+	return sp[0];
+}
+
+/*
+ * Exec handoff with TLS up: the mail server runs as the user on one end
+ * of a socketpair, the session gets the other and relays.  This process
+ * stays to reap both.
+ */
+static void
+handoff_pipe(struct monitor *m)
+{
+	struct msg_type_only p = { MSG_PIPE };
+	int fd = mail_on_socketpair(m);
+
+	if (msg_send_fd(m->fd, &p, sizeof(p), fd) < 0)
 		monitor_finish();
-	close(sp[0]);
+	close(fd);
 	m->state = ST_KEEP;
+}
+
+/*
+ * Does the mail server take the bytes read past the login from Dovecot's
+ * CLIENT_INPUT?  Only Dovecot's imap reads it; any other server (Courier's
+ * imapd, a wrapper) would lose them, so for it they are relayed.
+ */
+static int
+exec_reads_client_input(const struct config *c)
+{
+	const char *base = strrchr(c->exec_argv[0], '/');
+
+	switch (c->client_input) {
+	case CI_ENV:
+		return 1;
+	case CI_RELAY:
+		return 0;
+	default:
+		return strcmp(base != NULL ? base + 1 : c->exec_argv[0],
+		    "imap") == 0;
+	}
+}
+
+static void drop_privileges(struct monitor *m);
+
+/* relay_run() takes the pending bytes into its own buffer. */
+_Static_assert(RELAY_BUFFER >= CLIENT_BUFFER_MAX,
+    "the relay buffer holds what the session read past the login");
+
+/*
+ * Plaintext exec with client bytes pending that the mail server would not
+ * read: it runs on a socketpair and this process, unprivileged and
+ * sandboxed like the connect-mode relay, hands it those bytes first and
+ * then relays.  The session is gone by then.  Does not return.
+ */
+static void
+handoff_relay(struct monitor *m, const struct msg_handoff *h)
+{
+	struct relay_stats st;
+	int fd;
+
+	close(m->fd);
+	reap_session();
+	fd = mail_on_socketpair(m);
+	drop_privileges(m);
+	relay_run(m->conn.in, m->conn.out, fd, h->data, h->len,
+	    (const unsigned char *)"", 0, m->cfg->proxy_timeout, &st);
+	close(fd);
+	log_info("session: user=\"%s\" ip=%s backend=exec in=%llu out=%llu "
+	    "duration=%.3f end=%s relay=yes", m->logname, m->conn.peer_ip,
+	    st.c2b, st.b2c, seconds_since(&m->born), st.end);
+	monitor_finish();
 }
 
 static void
@@ -501,6 +566,12 @@ serve_handoff(struct monitor *m, struct msg_handoff *h, ssize_t n)
 		log_fatal("monitor: malformed HANDOFF message");
 	if (h->tls) {
 		handoff_pipe(m);
+		return;
+	}
+	/* Nothing pending, or a server that reads CLIENT_INPUT: a plain
+	 * exec, with no relay process left behind. */
+	if (h->len > 0 && !exec_reads_client_input(m->cfg)) {
+		handoff_relay(m, h);
 		return;
 	}
 	/* The session must be gone before anyone else reads the socket. */
