@@ -136,14 +136,19 @@ delay_failure(const struct monitor *m, double d)
 	p.events = POLLRDHUP;
 	while ((left = ms_left(&until)) > 0) {
 		p.revents = 0;
-		if (poll(&p, 1, (int)left) > 0 &&
-		    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
 			log_info("client left during the failure delay: ip=%s",
 			    m->conn.peer_ip);
 			kill(session_pid, SIGKILL);
 			reap_session();
 			_exit(1);
 		}
+		/* Nothing to watch (not a socket here): just wait. */
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until,
+		    NULL) == EINTR)
+			;
 	}
 }
 
