@@ -9,6 +9,7 @@ served at once.
 And a client that leaves while its failed login waits out the failure
 delay does not keep its process pair for the rest of the delay."""
 
+import resource
 import time
 
 import pytest
@@ -189,3 +190,21 @@ def test_client_gone_during_failure_delay_frees_its_processes(start_gate, mode):
     c.send(b"a LOGIN alice wrong\r\n")
     c.expect(b"a" + AUTH_FAILED, timeout=15)
     assert time.monotonic() - t0 >= 7.5
+
+
+def test_max_connections_bounded_by_rlimit_nproc(start_gate):
+    """Each connection is two processes: a finite RLIMIT_NPROC lowers
+    max_connections (with a warning) to what it allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    # 14 processes: 2 spares (4 processes) and the listener leave 4
+    # connections.  (Root's own forks are exempt; the limit is inherited.)
+    resource.setrlimit(resource.RLIMIT_NPROC, (14, hard))
+    try:
+        g = start_gate(mode="listen")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NPROC, (soft, hard))
+    assert helpers.wait_for(lambda: "max_connections 10000 lowered to 4 by RLIMIT_NPROC 14"
+                            in g.log(), timeout=3), g.log()
+    clients = [greeted(g, "127.0.0.%d" % i, within=3) for i in (1, 2, 3, 4)]
+    refused(g, "127.0.0.5", BYE_BUSY)
+    close_all(clients)
