@@ -146,6 +146,8 @@ def test_per_source_is_the_proxy_header_address(start_proxy):
     # Three connections from the balancer before any header: its own
     # address is no source, they are not refused as one.
     kept = [g.connect(greeting=False, timeout=5) for _ in range(3)]
+    for c in kept:
+        c.assert_silent(0.5)
     for c, src, port in zip(kept, ("192.0.2.7", "192.0.2.7", "192.0.2.8"),
                             (40001, 40002, 40003)):
         via_lb(src, port, c)
