@@ -146,10 +146,12 @@ delay_failure(const struct monitor *m, double d)
 			_exit(1);
 		}
 		/* Nothing to watch (not a socket here): just wait. */
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until,
-		    NULL) == EINTR)
-			;
+		break;
 	}
+	/* To the deadline exactly (poll counts whole milliseconds). */
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) ==
+	    EINTR)
+		;
 }
 
 static void
