@@ -30,13 +30,20 @@ run_child(const struct config *c, const struct auth_request *r, int rfd)
 {
 	static char *argv[CHECKPW_ARGS_MAX + 2];
 	char *envp[6], e[4][ADDR_MAX + 16];
-	int null, i;
+	int null, i, hi;
 
-	/* The pipe may already be fd 3 (-L has fewer fds open): dup2() onto
-	 * itself would keep its close-on-exec flag, so clear that instead. */
+	/*
+	 * Whatever fds were free when the pipe was made (in a -L spare the
+	 * read end is often 3 itself, where dup2(3, 3) would keep its
+	 * close-on-exec; with 0-2 closed it could be one of those): first
+	 * move it above 3, out of the way, so that the dup2() to 3 below
+	 * is always a real one, which clears close-on-exec.
+	 */
+	if ((hi = fcntl(rfd, F_DUPFD_CLOEXEC, 4)) < 0)
+		_exit(111);
 	if ((null = open("/dev/null", O_RDWR)) < 0 || dup2(null, 0) < 0 ||
 	    dup2(null, 1) < 0 || (!log_uses_stderr() && dup2(null, 2) < 0) ||
-	    (rfd == 3 ? fcntl(3, F_SETFD, 0) : dup2(rfd, 3)) < 0)
+	    dup2(hi, 3) < 0)
 		_exit(111);
 	closefrom(4);
 	for (i = 0; i < c->checkpw_argc; i++)

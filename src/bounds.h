@@ -79,7 +79,13 @@
 
 /* Listener mode (-L). */
 #define LISTEN_BACKLOG		511
-#define LISTEN_CHILDREN_MAX	1024	/* connection processes at once */
+/* Listener mode's limits (max_connections etc.): each connection is two
+ * processes (monitor and session, or mail server or relay after login). */
+#define MAX_CONNECTIONS_DEFAULT	10000	/* an IDLE client holds one for hours */
+#define MAX_CONNECTIONS_MAX	100000	/* the listener's table, ~3 MB */
+#define MAX_PREAUTH_DEFAULT	256	/* not logged in yet, all sources */
+#define MAX_PREAUTH_PER_SOURCE_DEFAULT 10	/* ... from one IPv4 address or /64 */
+#define LISTEN_RESPAWN_MS	1000	/* the least a spare lives: no fork loop */
 #define LISTEN_REAP_MS		200	/* reap exited children this often */
 #define LISTEN_SPARES		2	/* connection processes waiting ahead */
 

@@ -74,3 +74,34 @@ cidr_match(const struct cidr *c, int n, const char *ip)
 			return 1;
 	return 0;
 }
+
+/*
+ * The source a connection counts against (listener mode's
+ * max_preauth_per_source): an IPv4 address whole, an IPv6 one by its /64,
+ * since one host or site is given a whole /64 and picks addresses from it
+ * at will.  An IPv4-mapped address is the IPv4 one; a zone ("%eth0") is
+ * not part of it.  key: the 16-byte key; 0, or -1 when ip is no address.
+ */
+int
+cidr_source_key(const char *ip, unsigned char key[16])
+{
+	static const unsigned char mapped[12] =
+	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char host[64];
+	size_t n = strcspn(ip, "%");
+
+	if (n >= sizeof(host))
+		return -1;
+	memcpy(host, ip, n);
+	host[n] = '\0';
+	memset(key, 0, 16);
+	if (inet_pton(AF_INET, host, key + 12) == 1) {
+		memcpy(key, mapped, sizeof(mapped));
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, key) != 1)
+		return -1;
+	if (memcmp(key, mapped, sizeof(mapped)) != 0)
+		memset(key + 8, 0, 8);
+	return 0;
+}

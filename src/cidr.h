@@ -14,5 +14,7 @@ struct cidr {
 int cidr_parse(const char *s, struct cidr *c);
 /* Is the numeric address ip inside one of the n ranges? */
 int cidr_match(const struct cidr *c, int n, const char *ip);
+/* The 16-byte key of ip's source: IPv4 whole, IPv6 per /64.  0 or -1. */
+int cidr_source_key(const char *ip, unsigned char key[16]);
 
 #endif

@@ -227,6 +227,26 @@ apply_max_errors(struct ctx *x, const config_setting_t *s)
 	return get_int(x, s, 1, 1000, &x->c->max_errors);
 }
 
+/* Listener mode's limits (issue 9): how many connections at once. */
+static int
+apply_max_connections(struct ctx *x, const config_setting_t *s)
+{
+	return get_int(x, s, 1, MAX_CONNECTIONS_MAX, &x->c->max_connections);
+}
+
+static int
+apply_max_preauth(struct ctx *x, const config_setting_t *s)
+{
+	return get_int(x, s, 1, MAX_CONNECTIONS_MAX, &x->c->max_preauth);
+}
+
+static int
+apply_max_preauth_per_source(struct ctx *x, const config_setting_t *s)
+{
+	return get_int(x, s, 1, MAX_CONNECTIONS_MAX,
+	    &x->c->max_preauth_per_source);
+}
+
 static int
 apply_passwd_file(struct ctx *x, const config_setting_t *s)
 {
@@ -794,6 +814,9 @@ static const struct key keys[] = {
 	{ NULL, "greeting", K_STRING, apply_greeting },
 	{ NULL, "timeout", K_INT, apply_timeout },
 	{ NULL, "max_errors", K_INT, apply_max_errors },
+	{ NULL, "max_connections", K_INT, apply_max_connections },
+	{ NULL, "max_preauth", K_INT, apply_max_preauth },
+	{ NULL, "max_preauth_per_source", K_INT, apply_max_preauth_per_source },
 	{ NULL, "auth", K_GROUP, NULL },
 	{ NULL, "backend", K_GROUP, NULL },
 	{ NULL, "privsep", K_GROUP, NULL },
@@ -899,6 +922,9 @@ set_defaults(struct config *c, const char *path)
 	c->client_buffer = CLIENT_BUFFER_DEFAULT;
 	c->timeout = TIMEOUT_DEFAULT;
 	c->max_errors = MAX_ERRORS_DEFAULT;
+	c->max_connections = MAX_CONNECTIONS_DEFAULT;
+	c->max_preauth = MAX_PREAUTH_DEFAULT;
+	c->max_preauth_per_source = MAX_PREAUTH_PER_SOURCE_DEFAULT;
 	c->failure_delay = FAILURE_DELAY_DEFAULT;
 	c->max_attempts = MAX_ATTEMPTS_DEFAULT;
 	c->connect_timeout = CONNECT_TIMEOUT_DEFAULT;

@@ -34,6 +34,9 @@ struct config {
 	char	*greeting;
 	int	 timeout;			/* s */
 	int	 max_errors;
+	/* listener mode (-L): connection processes at once; those not
+	 * logged in yet, in all and from one source */
+	int	 max_connections, max_preauth, max_preauth_per_source;
 	char	*passwd_file;			/* auth.passwd_file */
 	char	*checkpw_argv[CHECKPW_ARGS_MAX + 2];	/* auth.checkpassword */
 	int	 checkpw_argc;

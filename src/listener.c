@@ -3,23 +3,68 @@
  * monitor with its session already forked and sandboxed, waiting in
  * accept().  The one that gets a client tells the listener, which forks
  * a replacement, so no fork() lies between a client's connect and its
- * greeting.  At most LISTEN_CHILDREN_MAX connection processes at once
- * (beyond that, new connections wait in the kernel's backlog).
+ * greeting.
+ *
+ * The limits (max_connections, max_preauth, max_preauth_per_source): the
+ * listener maps one table, shared with its children, with a slot per
+ * connection process.  A spare that has accepted a client writes the
+ * client's source into its slot, marks it pre-auth, then counts the
+ * slots; over a limit it says BYE and leaves.  Its monitor marks it
+ * logged in on a login, and the listener frees it when it reaps the
+ * process.  Publish, then count (sequentially consistent): two spares
+ * accepting at once from one source each see the other, so a limit can
+ * refuse one too many, never admit one.  The session never sees the table
+ * (it is unmapped before the sandbox), nor does a mail server (exec).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cidr.h"
+#include "clock.h"
 #include "config.h"
+#include "conn.h"
 #include "listener.h"
 #include "log.h"
+
+#define BYE_SOURCE \
+	"* BYE [UNAVAILABLE] Too many connections from your address\r\n"
+#define BYE_BUSY	"* BYE [UNAVAILABLE] Too many connections\r\n"
+
+enum slot_state {
+	SLOT_FREE,		/* no process */
+	SLOT_SPARE,		/* waiting for a client, or refused one */
+	SLOT_PREAUTH,		/* a client that has not logged in */
+	SLOT_LOGGED_IN
+};
+
+/* A source key nothing real has: a PROXY header's address is still to
+ * come (it counts in all, not per source, until it does). */
+#define KEY_PENDING	UINT64_MAX
+
+struct slot {
+	_Atomic uint32_t state;
+	_Atomic uint64_t key[2];	/* cidr_source_key(), as two words */
+	pid_t	pid;			/* the listener's alone */
+};
+
+static struct slot *table;	/* MAP_SHARED, nslots */
+static size_t nslots;
+static struct slot *mine;	/* in a connection process */
+static int max_connections;	/* the configuration's, or less */
+static struct timespec born;	/* of this spare */
 
 int
 listener_open(const char *spec, char *err, size_t errsize)
@@ -66,13 +111,72 @@ spare_gone(pid_t *spare, int n, pid_t pid)
 	return 0;
 }
 
+/* A connection process was reaped: its slot is free. */
+static void
+slot_free(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < nslots; i++)
+		if (table[i].pid == pid) {
+			table[i].pid = 0;
+			atomic_store(&table[i].state, SLOT_FREE);
+			return;
+		}
+}
+
+static struct slot *
+slot_take(void)
+{
+	size_t i;
+
+	for (i = 0; i < nslots; i++)
+		if (table[i].pid == 0 &&
+		    atomic_load(&table[i].state) == SLOT_FREE) {
+			atomic_store(&table[i].state, SLOT_SPARE);
+			return &table[i];
+		}
+	return NULL;
+}
+
+/*
+ * max_connections as this machine allows: each connection is two
+ * processes, and a finite RLIMIT_NPROC (which counts per user; sessions
+ * share the privsep user) caps them.
+ */
+static int
+connections_possible(const struct config *cfg)
+{
+	struct rlimit rl;
+	rlim_t most;
+
+	if (getrlimit(RLIMIT_NPROC, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return cfg->max_connections;
+	most = rl.rlim_cur / 2 > LISTEN_SPARES + 1 ?
+	    rl.rlim_cur / 2 - LISTEN_SPARES - 1 : 1;
+	if ((rlim_t)cfg->max_connections <= most)
+		return cfg->max_connections;
+	log_warn("max_connections %d lowered to %d by RLIMIT_NPROC %llu",
+	    cfg->max_connections, (int)most,
+	    (unsigned long long)rl.rlim_cur);
+	return (int)most;
+}
+
 int
-listener_run(int *taken)
+listener_run(const struct config *cfg, int *taken)
 {
 	pid_t spare[LISTEN_SPARES] = { 0 }, pid;
 	struct pollfd pfd;
+	struct slot *s;
 	int children = 0, spares = 0, pp[2], i;
 
+	max_connections = connections_possible(cfg);
+	/* Spares are not connections: they wait on top of the limit. */
+	nslots = (size_t)max_connections + LISTEN_SPARES;
+	table = mmap(NULL, nslots * sizeof(*table), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (table == MAP_FAILED)
+		log_fatal("mmap: %s", strerror(errno));
 	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0)
 		log_fatal("pipe: %s", strerror(errno));
 	pfd.fd = pp[0];
@@ -80,21 +184,26 @@ listener_run(int *taken)
 	for (;;) {
 		while (children > 0 && (pid = waitpid(-1, NULL, WNOHANG)) > 0) {
 			children--;
+			slot_free(pid);
 			spares -= spare_gone(spare, LISTEN_SPARES, pid);
 		}
 		/* A spare that took a client says so with its pid. */
 		while (read(pp[0], &pid, sizeof(pid)) == (ssize_t)sizeof(pid))
 			spares -= spare_gone(spare, LISTEN_SPARES, pid);
-		while (spares < LISTEN_SPARES && children < LISTEN_CHILDREN_MAX) {
+		while (spares < LISTEN_SPARES && (s = slot_take()) != NULL) {
 			if ((pid = fork()) == 0) {
 				close(pp[0]);
 				*taken = pp[1];
+				mine = s;
+				clock_gettime(CLOCK_MONOTONIC, &born);
 				return 0;
 			}
 			if (pid < 0) {
+				atomic_store(&s->state, SLOT_FREE);
 				log_warn("fork: %s", strerror(errno));
 				break;
 			}
+			s->pid = pid;
 			for (i = 0; spare[i] != 0; i++)
 				;
 			spare[i] = pid;
@@ -107,16 +216,155 @@ listener_run(int *taken)
 }
 
 int
-listener_accept(int lfd)
+listener_accept(int lfd, int session)
 {
+	struct pollfd p[2];
+	long left;
 	int fd;
 
-	/* No SOCK_CLOEXEC: in exec mode the mail server inherits it. */
-	while ((fd = accept4(lfd, NULL, NULL, 0)) < 0)
-		if (errno != EINTR && errno != ECONNABORTED)
+	/* Every spare polls, one accept()s: the others must not block
+	 * there, deaf to their session's end. */
+	(void)fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	p[0].fd = session;
+	p[0].events = POLLIN;
+	p[1].fd = lfd;
+	p[1].events = POLLIN;
+	for (;;) {
+		p[0].revents = p[1].revents = 0;
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			(void)poll(NULL, 0, LISTEN_REAP_MS);
+		/* The session says nothing before it has a client: this is
+		 * its end (killed, out of memory).  Leave, so that the
+		 * listener forks a whole spare, but not in a loop. */
+		if (p[0].revents != 0) {
+			log_warn("spare: its session is gone; replacing it");
+			if ((left = LISTEN_RESPAWN_MS - (long)(1000 *
+			    seconds_since(&born))) > 0)
+				(void)poll(NULL, 0, (int)left);
+			return -1;
+		}
+		if (p[1].revents == 0)
+			continue;
+		/* No SOCK_CLOEXEC: in exec mode the mail server inherits
+		 * it.  (Not non-blocking either: Linux does not pass on
+		 * the listening socket's flag.) */
+		if ((fd = accept4(lfd, NULL, NULL, 0)) >= 0)
+			break;
+		if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			(void)poll(NULL, 0, LISTEN_REAP_MS);
+	}
 	close(lfd);
 	return fd;
+}
+
+/* Count the slots: pre-auth ones from key, pre-auth, connections. */
+static void
+count(const uint64_t key[2], int *source, int *preauth, int *conns)
+{
+	uint32_t st;
+	size_t i;
+
+	*source = *preauth = *conns = 0;
+	for (i = 0; i < nslots; i++) {
+		st = atomic_load(&table[i].state);
+		if (st == SLOT_PREAUTH) {
+			(*preauth)++;
+			if (key[0] != KEY_PENDING &&
+			    atomic_load(&table[i].key[0]) == key[0] &&
+			    atomic_load(&table[i].key[1]) == key[1])
+				(*source)++;
+		}
+		if (st == SLOT_PREAUTH || st == SLOT_LOGGED_IN)
+			(*conns)++;
+	}
+}
+
+/* Publish this process's client as pre-auth from key, then count: the
+ * BYE line when over a limit (and the slot no longer counts), or NULL. */
+static const char *
+admit(const struct config *cfg, const uint64_t key[2], const char *ip)
+{
+	int source, preauth, conns;
+
+	atomic_store(&mine->state, SLOT_SPARE);
+	atomic_store(&mine->key[0], key[0]);
+	atomic_store(&mine->key[1], key[1]);
+	atomic_store(&mine->state, SLOT_PREAUTH);
+	count(key, &source, &preauth, &conns);
+	if (source > cfg->max_preauth_per_source) {
+		atomic_store(&mine->state, SLOT_SPARE);
+		log_info("refused: ip=%s reason=max_preauth_per_source (%d)",
+		    ip, cfg->max_preauth_per_source);
+		return BYE_SOURCE;
+	}
+	if (preauth > cfg->max_preauth || conns > max_connections) {
+		atomic_store(&mine->state, SLOT_SPARE);
+		log_info("refused: ip=%s reason=%s (%d)", ip,
+		    conns > max_connections ? "max_connections" :
+		    "max_preauth", conns > max_connections ? max_connections :
+		    cfg->max_preauth);
+		return BYE_BUSY;
+	}
+	return NULL;
+}
+
+static void
+key_of(const char *ip, uint64_t key[2])
+{
+	unsigned char k[16];
+
+	/* Not an address (a unix socket's peer): one source, "none". */
+	if (cidr_source_key(ip, k) < 0)
+		memset(k, 0, sizeof(k));
+	memcpy(key, k, sizeof(k));
+}
+
+const char *
+listener_admit(const struct config *cfg, const struct conn *c)
+{
+	uint64_t key[2];
+
+	if (mine == NULL)
+		return NULL;
+	/* Behind a trusted load balancer every client has its address:
+	 * the PROXY header's, which the session has still to read. */
+	if (cfg->proxy_protocol && cidr_match(cfg->real_ip_from,
+	    cfg->nreal_ip_from, c->peer_ip))
+		key[0] = key[1] = KEY_PENDING;
+	else
+		key_of(c->peer_ip, key);
+	return admit(cfg, key, c->peer_ip);
+}
+
+const char *
+listener_readdress(const struct config *cfg, const char *ip)
+{
+	uint64_t key[2];
+
+	if (mine == NULL)
+		return NULL;
+	key_of(ip, key);
+	return admit(cfg, key, ip);
+}
+
+void
+listener_logged_in(void)
+{
+	if (mine == NULL)
+		return;
+	atomic_store(&mine->state, SLOT_LOGGED_IN);
+	/* Nothing else to say: the listener frees the slot at the end. */
+	listener_forget();
+}
+
+void
+listener_forget(void)
+{
+	if (table != NULL)
+		(void)munmap(table, nslots * sizeof(*table));
+	table = NULL;
+	mine = NULL;
 }
 
 void
@@ -127,4 +375,3 @@ listener_taken(int taken)
 	(void)!write(taken, &me, sizeof(me));
 	close(taken);
 }
-

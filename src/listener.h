@@ -13,11 +13,25 @@
 /* Listen on "host:port" or "[v6]:port".  The socket, or -1 with err. */
 int listener_open(const char *spec, char *err, size_t errsize);
 
-/* Keep spare connection processes forever.  Returns only in a spare,
- * with *taken the descriptor listener_taken() reports on. */
-int listener_run(int *taken);
-/* In a spare: wait for a client on lfd, close lfd; the accepted socket. */
-int listener_accept(int lfd);
+struct config;
+struct conn;
+
+/* Keep spare connection processes forever, within cfg's limits.  Returns
+ * only in a spare, with *taken the descriptor listener_taken() reports on. */
+int listener_run(const struct config *cfg, int *taken);
+/* In a spare: wait for a client on lfd, close lfd; the accepted socket,
+ * or -1 when the spare's session (on fd session) has ended first. */
+int listener_accept(int lfd, int session);
+/* In a spare with a client: its "* BYE" line when a limit refuses it
+ * (max_preauth_per_source, max_preauth, max_connections), else NULL.
+ * NULL too outside listener mode. */
+const char *listener_admit(const struct config *cfg, const struct conn *c);
+/* The same for the address a trusted PROXY header gave. */
+const char *listener_readdress(const struct config *cfg, const char *ip);
+/* The client has logged in: no longer counted as pre-auth. */
+void listener_logged_in(void);
+/* Drop the limits' table (the session, before its sandbox). */
+void listener_forget(void);
 /* In a spare with a client: tell the listener (which forks another). */
 void listener_taken(int taken);
 

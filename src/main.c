@@ -169,12 +169,15 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 	static struct msg_client mc;
 	char err[CONFIG_ERR_MAX];
 	struct conn conn;
+	const char *bye;
 	int sp[2], fd;
 	pid_t pid;
 
 	if ((pid = fork_session(sp)) == 0) {
 		close(lfd);
 		close(taken);
+		/* The limits' table is the monitors': not this process's. */
+		listener_forget();
 		if (session_prepare(cfg, sb, err, sizeof(err)) < 0) {
 			log_err("session: %s", err);
 			_exit(111);
@@ -191,7 +194,19 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 		sleep(1);
 		_exit(111);
 	}
-	conn_accepted(&conn, listener_accept(lfd));
+	/* A spare whose session died takes no client: the listener forks
+	 * a whole one instead. */
+	if ((fd = listener_accept(lfd, sp[0])) < 0) {
+		listener_taken(taken);
+		_exit(111);
+	}
+	conn_accepted(&conn, fd);
+	if ((bye = listener_admit(cfg, &conn)) != NULL) {
+		/* At once, before this spare is replaced: the others wait. */
+		(void)!write(conn.out, bye, strlen(bye));
+		listener_taken(taken);
+		_exit(1);
+	}
 	mc.type = MSG_CLIENT;
 	mc.conn = conn;
 	if (msg_send_fd(sp[0], &mc, sizeof(mc), conn.in) < 0) {
@@ -285,7 +300,7 @@ main(int argc, char *argv[])
 	if (lfd >= 0) {
 		log_info("listening on port %d (config %s)",
 		    conn_local_port(lfd), path);
-		listener_run(&taken);
+		listener_run(&cfg, &taken);
 		serve_spare(&cfg, &sb, lfd, taken);
 	}
 	serve(&cfg, &conn, &sb);

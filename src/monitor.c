@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "cidr.h"
 #include "clock.h"
 #include "cram.h"
+#include "listener.h"
 #include "log.h"
 #include "monitor.h"
 #include "msg.h"
@@ -122,8 +124,33 @@ static void
 delay_failure(const struct monitor *m, double d)
 {
 	struct timespec until;
+	struct pollfd p;
+	long left;
 
 	deadline_after(&until, &m->asked, d);
+	/*
+	 * Watching the client meanwhile: one that has gone (or shut down
+	 * its side: it sends nothing more) is owed no answer, and its
+	 * process pair is a slot someone else may need.  The penalty was
+	 * counted before this wait: leaving early saves the client nothing.
+	 */
+	p.fd = m->conn.in;
+	p.events = POLLRDHUP;
+	while ((left = ms_left(&until)) > 0) {
+		p.revents = 0;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+			log_info("client left during the failure delay: ip=%s",
+			    m->conn.peer_ip);
+			kill(session_pid, SIGKILL);
+			reap_session();
+			_exit(1);
+		}
+		/* Nothing to watch (not a socket here): just wait. */
+		break;
+	}
+	/* To the deadline exactly (poll counts whole milliseconds). */
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) ==
 	    EINTR)
 		;
@@ -184,6 +211,8 @@ login_failed(struct monitor *m, enum auth_result r, const char *why)
 static void
 login_ok(struct monitor *m)
 {
+	/* Not pre-auth any more: listener mode's limits let it be. */
+	listener_logged_in();
 	log_info("login: user=\"%s\" method=%s ip=%s port=%s%s%s", m->logname,
 	    mech_name(m->mech), m->conn.peer_ip, m->conn.peer_port,
 	    m->backend[0] ? " backend=" : "", m->backend);
@@ -666,6 +695,7 @@ static int
 ip_ok(const char *ip, size_t size)
 {
 	unsigned char bin[16];
+	const char *bye;
 
 	return msg_string_ok(ip, size) && (inet_pton(AF_INET, ip, bin) == 1 ||
 	    inet_pton(AF_INET6, ip, bin) == 1);
@@ -703,6 +733,15 @@ serve_client_addr(struct monitor *m, struct msg_client_addr *a, ssize_t n)
 		log_fatal("monitor: malformed CLIENT_ADDR message");
 	m->addr_set = 1;
 	m->conn.proxied = 1;
+	/* Listener mode's per-source limit, for the client's own address. */
+	if ((bye = listener_readdress(m->cfg, a->ip)) != NULL) {
+		kill(session_pid, SIGKILL);
+		reap_session();
+		/* A TLS client could not read it: no plain text there. */
+		if (!m->cfg->ssl)
+			(void)!write(m->conn.out, bye, strlen(bye));
+		_exit(1);
+	}
 	memcpy(m->conn.peer_ip, a->ip, sizeof(a->ip));
 	memcpy(m->conn.peer_port, a->port, sizeof(m->conn.peer_port));
 	memcpy(m->conn.proxy_dst_ip, a->dst_ip, sizeof(a->dst_ip));

@@ -128,6 +128,8 @@ def make_hash(pw, how):
 SECTION_OF = {
     "imap_capabilities": None, "imap_auth": None, "imap_client_buffer": None,
     "greeting": None, "timeout": None, "max_errors": None,
+    # listener mode's limits
+    "max_connections": None, "max_preauth": None, "max_preauth_per_source": None,
     "passwd_file": "auth", "failure_delay": "auth", "max_attempts": "auth",
     "exec": "backend",
     # connect mode

@@ -79,7 +79,17 @@ def read(world, what, name):
         return f.read()
 
 
-def start_cpw(start_proxy, argv, mode="inetd"):
+# Every activation mode the suite uses: the super-servers' and -L (where
+# a spare's free descriptors differ: fd 3 is free once it has accepted).
+CPW_MODES = conftest.MODES + ("listen",)
+
+
+@pytest.fixture(params=CPW_MODES)
+def cpw_mode(request):
+    return request.param
+
+
+def start_cpw(start_proxy, argv, mode):
     return start_proxy(mode=mode, passwd_file=None, checkpassword=argv)
 
 
@@ -102,9 +112,9 @@ def assert_no_markers(c):
 
 # -- the exit codes --------------------------------------------------------------
 
-def test_exit_0_login_ok(start_proxy, dovecot, world):
+def test_exit_0_login_ok(start_proxy, cpw_mode, dovecot, world):
     cpw = make_script(world, "ok", "exit 0")
-    g = start_cpw(start_proxy, [cpw, "arg1"])
+    g = start_cpw(start_proxy, [cpw, "arg1"], cpw_mode)
     c = g.connect()
     c.sendline("a LOGIN alice secret")
     expect_logged_in(c, "a")
@@ -118,20 +128,20 @@ def test_exit_0_login_ok(start_proxy, dovecot, world):
     assert dovecot.wait_log(dovecot_login_re("alice"), dovecot.log_mark)
 
 
-def test_exit_0_runs_the_next_program(start_proxy, dovecot, world):
+def test_exit_0_runs_the_next_program(start_proxy, cpw_mode, dovecot, world):
     """A script that execs its last argument, as checkpassword does: the
     /bin/true imapgate appends exits 0."""
     cpw = make_script(world, "exec", 'for last in "$@"; do :; done\nexec "$last"')
-    g = start_cpw(start_proxy, [cpw])
+    g = start_cpw(start_proxy, [cpw], cpw_mode)
     c = g.connect()
     c.sendline("a LOGIN alice secret")
     expect_logged_in(c, "a")
     assert read(world, "argv", "exec") == b"/bin/true\n"
 
 
-def test_exit_1_authentication_failed(start_proxy, dovecot, world):
+def test_exit_1_authentication_failed(start_proxy, cpw_mode, dovecot, world):
     cpw = make_script(world, "no", "exit 1")
-    g = start_cpw(start_proxy, [cpw])
+    g = start_cpw(start_proxy, [cpw], cpw_mode)
     c = g.connect()
     t0 = time.monotonic()
     c.send(b'a LOGIN alice "p a%ss"\r\n')
@@ -145,9 +155,9 @@ def test_exit_1_authentication_failed(start_proxy, dovecot, world):
 
 
 @pytest.mark.parametrize("tail", ["exit 2", "exit 111", "exit 3", "kill -9 $$"])
-def test_other_exits_are_tempfail(start_proxy, dovecot, world, tail):
+def test_other_exits_are_tempfail(start_proxy, cpw_mode, dovecot, world, tail):
     cpw = make_script(world, "temp", tail)
-    g = start_cpw(start_proxy, [cpw])
+    g = start_cpw(start_proxy, [cpw], cpw_mode)
     c = g.connect()
     c.sendline("a LOGIN alice secret")
     c.expect(b"a" + TEMPFAIL)
@@ -158,10 +168,10 @@ def test_other_exits_are_tempfail(start_proxy, dovecot, world, tail):
     assert not dovecot.wait_log(r"Login: user=<alice>", dovecot.log_mark, timeout=0.3)
 
 
-def test_timeout_is_tempfail_and_program_killed(start_proxy, dovecot, world):
+def test_timeout_is_tempfail_and_program_killed(start_proxy, cpw_mode, dovecot, world):
     pidfile = os.path.join(world.root, "sleeper.pid")
     cpw = make_script(world, "slow", "echo $$ > %s\nexec sleep 60" % pidfile)
-    g = start_cpw(start_proxy, [cpw])
+    g = start_cpw(start_proxy, [cpw], cpw_mode)
     c = g.connect()
     t0 = time.monotonic()
     c.sendline("a LOGIN alice secret")
@@ -178,13 +188,13 @@ def test_timeout_is_tempfail_and_program_killed(start_proxy, dovecot, world):
 
 # -- a real checker ------------------------------------------------------------------
 
-def test_checker_accepts_real_password_only(start_proxy, dovecot, world):
+def test_checker_accepts_real_password_only(start_proxy, cpw_mode, dovecot, world):
     log = os.path.join(world.root, "checker.log")
     path = os.path.join(world.root, "checker.py")
     with open(path, "w") as f:
         f.write(CHECKER.format(users=dict(dovecot.passwords), log=log))
     os.chmod(path, 0o755)
-    g = start_cpw(start_proxy, [path])
+    g = start_cpw(start_proxy, [path], cpw_mode)
     c = g.connect()
     c.sendline("a LOGIN alice wrong")
     c.expect(b"a" + AUTH_FAILED)

@@ -3,7 +3,9 @@ by systemd (Accept=no, here systemd-socket-activate without -a).  The
 configuration is loaded once; each connection is a forked monitor with
 its own sandboxed session, as under a super-server."""
 import imaplib
+import os
 import re
+import signal
 import subprocess
 
 import pytest
@@ -138,3 +140,41 @@ def test_listener_refuses_bad_address(tmp_path):
                        capture_output=True, timeout=10)
     assert r.returncode == 111
     assert b"-L nowhere: not address:port" in r.stderr
+
+
+@pytest.mark.parametrize("mode", LISTEN_MODES)
+def test_listener_spare_with_dead_session_takes_no_client(start_gate, privsep_user, mode):
+    """A spare whose pre-forked session died (killed, OOM) replaces itself
+    without waiting for a client: a whole new spare takes its place, and
+    the next clients get the normal greeting, not `* BYE [UNAVAILABLE]
+    Server misconfigured` (issue 9 item 6)."""
+    g = start_gate(mode=mode)
+    if mode == "accept-no":     # systemd-socket-activate starts it on a first connect
+        c = g.connect()
+        c.send(b"a LOGOUT\r\n")
+        c.expect(b"* BYE Logging out")
+        c.expect(b"a OK LOGOUT completed")
+        c.assert_closed()
+
+    def sessions():
+        return {p["pid"] for p in g.processes()
+                if p["uids"][0] == privsep_user.pw_uid and not p["state"].startswith("Z")}
+
+    for _ in range(2):
+        assert helpers.wait_for(lambda: spares_only(g) and len(sessions()) == SPARES,
+                                timeout=5), g.processes()
+        # Every spare's session: whichever spare the kernel picks, it is
+        # one whose session is gone.
+        killed = sessions()
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        # Replaced before any client comes (in at most LISTEN_RESPAWN_MS).
+        assert helpers.wait_for(lambda: spares_only(g) and len(sessions()) == SPARES
+                                and not sessions() & killed, timeout=3), g.processes()
+        for _ in range(SPARES + 1):
+            c = g.connect(timeout=5)
+            c.send(b"a NOOP\r\n")
+            c.expect(b"a OK NOOP completed")
+            c.close()
+    assert "Server misconfigured" not in g.log(), g.log()
+    assert g.proc.poll() is None

@@ -674,6 +674,35 @@ config_listen(void)
 	release(&c);
 }
 
+/* Listener mode's limits (issue 9 item 4): defaults, values, ranges. */
+static void
+config_listener_limits(void)
+{
+	struct config c;
+	char err[CONFIG_ERR_MAX];
+
+	CHECK_EQ(load(&c, MINIMAL, err, sizeof(err)), 0);
+	CHECK_EQ(c.max_connections, 10000);
+	CHECK_EQ(c.max_preauth, 256);
+	CHECK_EQ(c.max_preauth_per_source, 10);
+	release(&c);
+	CHECK_EQ(load(&c, MINIMAL "max_connections = 500;\nmax_preauth = 50;\n"
+	    "max_preauth_per_source = 4;\n", err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	CHECK_EQ(c.max_connections, 500);
+	CHECK_EQ(c.max_preauth, 50);
+	CHECK_EQ(c.max_preauth_per_source, 4);
+	release(&c);
+	FAILS(MINIMAL "max_preauth_per_source = 0;\n", 3,
+	    "max_preauth_per_source: 0 is out of range (1..100000)");
+	FAILS(MINIMAL "max_preauth = 100001;\n", 3,
+	    "max_preauth: 100001 is out of range (1..100000)");
+	FAILS(MINIMAL "\nmax_connections = -1;\n", 4,
+	    "max_connections: -1 is out of range (1..100000)");
+	FAILS(MINIMAL "max_connections = \"many\";\n", 3,
+	    "max_connections: expected an integer");
+}
+
 void
 suite_config(void)
 {
@@ -681,6 +710,7 @@ suite_config(void)
 	RUN(config_every_key);
 	RUN(config_every_key_connect);
 	RUN(config_every_key_checkpassword);
+	RUN(config_listener_limits);
 	RUN(config_capabilities);
 	RUN(config_unknown_keys);
 	RUN(config_wrong_types);

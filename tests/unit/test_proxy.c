@@ -215,6 +215,40 @@ auth_http_urls(void)
 	CHECK_EQ(auth_http_url_parse("http://h:x/", &u), -1);
 }
 
+/* Same source for max_preauth_per_source (issue 9 item 4)? */
+static int
+same_source(const char *a, const char *b)
+{
+	unsigned char ka[16], kb[16];
+
+	if (cidr_source_key(a, ka) < 0 || cidr_source_key(b, kb) < 0)
+		return -1;
+	return memcmp(ka, kb, 16) == 0;
+}
+
+static void
+source_keys(void)
+{
+	unsigned char k[16];
+
+	/* IPv4: the whole address. */
+	CHECK_EQ(same_source("192.0.2.7", "192.0.2.7"), 1);
+	CHECK_EQ(same_source("192.0.2.7", "192.0.2.8"), 0);
+	CHECK_EQ(same_source("192.0.2.7", "::ffff:192.0.2.7"), 1);
+	CHECK_EQ(same_source("::ffff:192.0.2.7", "::ffff:192.0.2.8"), 0);
+	/* IPv6: one /64 is one source, whatever the zone. */
+	CHECK_EQ(same_source("2001:db8:1:2::1", "2001:db8:1:2:ffff:1:2:3"), 1);
+	CHECK_EQ(same_source("2001:db8:1:2::1", "2001:db8:1:3::1"), 0);
+	CHECK_EQ(same_source("fe80::1%eth0", "fe80::2%eth1"), 1);
+	CHECK_EQ(same_source("fe80::1%eth0", "fe80::1"), 1);
+	/* Neither family can pose as the other. */
+	CHECK_EQ(same_source("::", "0.0.0.0"), 0);
+	CHECK_EQ(same_source("::ffff:0:0", "0.0.0.0"), 1);
+	CHECK_EQ(cidr_source_key("", k), -1);
+	CHECK_EQ(cidr_source_key("example.org", k), -1);
+	CHECK_EQ(cidr_source_key("192.0.2.7/24", k), -1);
+}
+
 void
 suite_proxy(void)
 {
@@ -223,6 +257,7 @@ suite_proxy(void)
 	RUN(proxy_v2_roundtrip);
 	RUN(proxy_v2_bad);
 	RUN(cidr_ranges);
+	RUN(source_keys);
 	RUN(backend_addresses);
 	RUN(auth_http_urls);
 }
