@@ -255,11 +255,19 @@ main(int argc, char *argv[])
 			lfd = -2;
 			break;
 		}
-	log_init(lfd == -1 ? conn.in : -1);
 	if (lfd == -2 || (listen_on != NULL && lfd < 0)) {
+		log_init(lfd == -1 ? conn.in : -1);
 		log_err("%s", err);
 		return 111;
 	}
+	/* Before anything is opened (the syslog socket, the config): what
+	 * the process inherited besides its connection is closed. */
+	if (conn_keep_only(&conn, &lfd, err, sizeof(err)) < 0) {
+		log_init(lfd == -1 ? conn.in : -1);
+		log_err("%s", err);
+		return 111;
+	}
+	log_init(lfd == -1 ? conn.in : -1);
 	/* The listen group for this port: the connection's, or the
 	 * listening socket's, which is every connection's. */
 	if (config_load_port(&cfg, path, lfd == -1 ? atoi(conn.local_port) :

@@ -2,6 +2,10 @@
 tests/harness/README.md): loaded into imapgate, it acts in the sandboxed
 session only -- never in the root monitor -- and answers on the wire."""
 
+import os
+import socket
+import time
+
 import pytest
 
 import helpers
@@ -41,3 +45,128 @@ def test_harness_idle_without_the_fixture_option(start_gate):
     c.sendline("EVIL PID")
     line = c.readline()
     assert line.startswith(b"EVIL BAD") or b"BAD" in line, line
+
+
+# -- issue 10 item 3: the session holds only its client ------------------------
+
+def listening_inodes():
+    """Socket inodes of every TCP socket in LISTEN state."""
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for row in f.read().splitlines()[1:]:
+                cols = row.split()
+                if cols[3] == "0A":
+                    out.add(cols[9])
+    return out
+
+
+def proc_fds(pid):
+    """{fd: link} of process pid."""
+    out = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        out[int(fd)] = helpers.readlink("/proc/%d/fd/%s" % (pid, fd)) or ""
+    return out
+
+
+def check_only_client(fds_text, where):
+    """The harness's FDS list: no listening socket; above fd 2 only the
+    client (one inet stream socket) and the monitor's socketpair."""
+    entries = dict(e.split(":", 1) for e in fds_text.split())
+    assert not [e for e in entries.values() if "listening" in e], (where, fds_text)
+    inet = [fd for fd, e in entries.items() if e.startswith("sock:inet")]
+    assert len(inet) <= 1, (where, fds_text)
+    for fd, e in entries.items():
+        if int(fd) > 2:
+            assert e in ("sock:inet:stream", "sock:inet6:stream", "sock:unix:seqpacket"), \
+                (where, fds_text)
+
+
+def extra_listener():
+    """A listening socket on a high descriptor, as a leaky super-server
+    might pass it on: (socket, fd number)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    fd = os.dup2(s.fileno(), 77, inheritable=True)
+    return s, fd
+
+
+@pytest.mark.parametrize("mode", ["inetd-wait", "accept-no", "listen"])
+def test_session_holds_only_its_client(start_gate, mode):
+    """inetd "wait" (listening fd 0 and 1), systemd Accept=no (fd 3) and
+    -L, with a leaked listening socket on fd 77 too: the session holds no
+    listening socket -- its /proc/PID/fd has none, EVIL ACCEPT finds none
+    while another client is waiting -- only its client and the monitor's
+    socketpair above fd 2."""
+    leak, leakfd = extra_listener()
+    try:
+        g = start_gate(mode=mode, evil=True, pass_fds=(leakfd,))
+        c = g.connect()
+        ok, pid = evil(c, "PID")
+        assert ok, pid
+        ok, fds = evil(c, "FDS")
+        assert ok, fds
+        check_only_client(fds, "session")
+        listening = listening_inodes()
+        for fd, link in proc_fds(int(pid)).items():
+            assert not (link.startswith("socket:[") and link[8:-1] in listening), \
+                (fd, link, proc_fds(int(pid)))
+        # A second client waits for a spare, or in the backlog: the
+        # session still cannot take it.
+        other = helpers.Client(g.port)
+        leak_peer = socket.create_connection(leak.getsockname())
+        ok, acc = evil(c, "ACCEPT")
+        assert ok and acc == "none", acc
+        leak_peer.close()
+        other.close()
+        c.sendline("a LOGIN alice secret")
+        c.expect_prefix("a OK")
+        c.sendline("b LOGOUT")
+        c.expect("* BYE Logging out")
+    finally:
+        os.close(leakfd)
+        leak.close()
+
+
+def test_relay_holds_only_its_client(start_proxy):
+    """Connect mode, inetd "wait": after login the monitor, unprivileged,
+    relays; it too holds no listening socket (the harness acts there)."""
+    g = start_proxy(mode="inetd-wait", evil=True)
+    c = g.connect()
+    c.sendline("a LOGIN alice secret")
+    c.expect_prefix("a OK")
+    ok, fds = evil(c, "FDS")
+    assert ok, fds
+    assert "listening" not in fds, fds
+    other = helpers.Client(g.port)
+    ok, acc = evil(c, "ACCEPT")
+    assert ok and acc == "none", acc
+    other.close()
+    c.sendline("b NOOP")
+    c.expect_prefix("b OK")
+
+
+# Run as the mail server: lists the shell's own descriptors (ls, a child,
+# reads /proc/PID/fd of its parent), then ends the connection.
+FD_LISTER = "ls /proc/$$/fd; exit 0"
+
+
+@pytest.mark.parametrize("mode", ["inetd-wait", "inetd"])
+def test_mail_server_inherits_only_fds_0_to_2(start_gate, mode):
+    """The exec'd mail server (here a shell listing its descriptors) holds
+    fds 0-2 and nothing else, even when a leaked socket sat on fd 77."""
+    leak, leakfd = extra_listener()
+    try:
+        g = start_gate(mode=mode, exec=["/bin/sh", "-c", FD_LISTER], pass_fds=(leakfd,))
+        c = g.connect()
+        c.sendline("a LOGIN alice secret")
+        out = b""
+        while c._fill(time.monotonic() + 10):
+            pass
+        out = c.buf.decode()
+        fds = sorted(int(x) for x in out.split() if x.isdigit())
+        assert fds == [0, 1, 2], out
+    finally:
+        os.close(leakfd)
+        leak.close()

@@ -918,6 +918,37 @@ read(int fd, void *buf, size_t size)
 	}
 }
 
+/* The connect-mode relay moves client bytes with splice(): an EVIL line
+ * waiting at the head of the socket is taken out (peeked, then read) and
+ * run before the splice. */
+ssize_t
+splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t len,
+    unsigned int flags)
+{
+	static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t,
+	    unsigned int);
+	static char line[EVIL_LINE_MAX];
+	char *eol;
+	ssize_t n;
+	size_t l;
+
+	if (real_splice == NULL)
+		*(void **)&real_splice = dlsym(RTLD_NEXT, "splice");
+	resolve();
+	while ((n = recv(in, line, sizeof(line) - 1, MSG_PEEK |
+	    MSG_DONTWAIT)) >= 5 && memcmp(line, "EVIL ", 5) == 0 &&
+	    (eol = memchr(line, '\n', (size_t)n)) != NULL && evil_sandboxed()) {
+		l = (size_t)(eol - line) + 1;
+		if (real_read(in, line, l) != (ssize_t)l)
+			break;
+		line[l - 1] = '\0';
+		if (l >= 2 && line[l - 2] == '\r')
+			line[l - 2] = '\0';
+		run_line(in, line);
+	}
+	return real_splice(in, inoff, out, outoff, len, flags);
+}
+
 ssize_t
 __read_chk(int fd, void *buf, size_t size, size_t bufsize)
 {
