@@ -115,6 +115,10 @@
 #define PENALTY_LOCK_MS		2000
 #define PENALTY_LOCK_STEP_MS	5
 
+/* The configuration file, read whole into a buffer of our own so that
+ * its text can be wiped (src/config.c). */
+#define CONFIG_FILE_MAX		(256 * 1024)
+
 /* TLS (src/tls.c). */
 #define SSL_CERTS_MAX		8	/* ssl_certificate pairs (SNI) */
 #define SSL_HANDSHAKE_TIMEOUT_DEFAULT 10	/* s, ssl_handshake_timeout */

@@ -170,3 +170,44 @@ def test_mail_server_inherits_only_fds_0_to_2(start_gate, mode):
     finally:
         os.close(leakfd)
         leak.close()
+
+
+# -- issue 10 item 2: no secret in the session's memory ------------------------
+
+API_KEY = "k3y-SECRET-7731-api"
+
+
+@pytest.mark.parametrize("where", ["top", "listen-group"])
+def test_no_secret_in_session_memory(start_proxy, dovecot, privsep_user, where):
+    """backend.master_password and an auth_http_header value (an API key)
+    are nowhere in the session's memory -- not in its heap, not in the
+    freed buffers of libconfig, which read the whole file -- while the
+    monitor, which uses them, holds them (so the search works).  Also when
+    they are set inside the connection's `listen` group."""
+    from conftest import MASTER_PASSWORD, MASTER_USER, free_port
+    from test_tls import memory_holds
+    secrets = {"master_user": MASTER_USER, "master_password": MASTER_PASSWORD,
+               "auth_http_header": ["X-Api-Key: " + API_KEY]}
+    if where == "top":
+        g = start_proxy(mode="inetd", evil=True, **secrets)
+    else:
+        port = free_port()
+        group = {"port": port, "auth_http_header": secrets["auth_http_header"],
+                 "backend": {"master_user": MASTER_USER,
+                             "master_password": MASTER_PASSWORD}}
+        g = start_proxy(mode="listen", evil=True, port=port, listen=[group])
+    c = g.connect()
+    ok, pid = evil(c, "PID")
+    assert ok, pid
+    session = int(pid)
+    monitor = helpers.proc_info(session)["ppid"]
+    needles = [MASTER_PASSWORD.encode(), API_KEY.encode()]
+    for n in needles:
+        assert memory_holds(monitor, [n]), "the search works: monitor holds %r" % n
+    for n in needles:
+        assert not memory_holds(session, [n]), "session %d holds %r" % (session, n)
+    # And the master login still works: the monitor has the password.
+    c.sendline("a LOGIN alice secret")
+    c.expect_prefix("a OK")
+    c.sendline("b LOGOUT")
+    c.expect("* BYE Logging out")
