@@ -211,3 +211,89 @@ def test_no_secret_in_session_memory(start_proxy, dovecot, privsep_user, where):
     c.expect_prefix("a OK")
     c.sendline("b LOGOUT")
     c.expect("* BYE Logging out")
+
+
+# -- issue 10 item 8: seccomp ---------------------------------------------------
+
+def seccomp_mode(pid):
+    return (helpers.proc_status(pid) or {}).get("Seccomp")
+
+
+def nofile_limit(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return [int(x) for x in line.split()[3:5]]
+    return None
+
+
+def test_session_under_seccomp(start_gate):
+    """The session runs under a seccomp filter (/proc/PID/status says
+    "Seccomp: 2") with RLIMIT_NOFILE lowered, soft and hard: the harness
+    cannot raise it back."""
+    g = start_gate(evil=True)
+    c = g.connect()
+    ok, pid = evil(c, "PID")
+    assert ok, pid
+    assert seccomp_mode(int(pid)) == "2", helpers.proc_status(int(pid))
+    soft, hard = nofile_limit(int(pid))
+    assert hard <= 16, (soft, hard)
+    ok, text = evil(c, "RLIMIT")
+    assert ok is not True, text        # ERR, or killed (EOF)
+
+
+@pytest.mark.parametrize("action", ["CONNECT", "KILL -1 9", "OPEN /etc/passwd",
+                                    "EXEC /bin/sh"])
+def test_denied_call_ends_only_that_session(start_proxy, dovecot, action):
+    """connect() to the backend, kill(-1, SIGKILL), open("/etc/passwd"),
+    execve() from a taken-over session: the call is not made, the session
+    ends (the client sees EOF), the monitor logs the SIGSYS -- and another
+    client's session on the same gate is still served."""
+    g = start_proxy(mode="inetd", evil=True)
+    other = g.connect()
+    c = g.connect()
+    if action == "CONNECT":
+        action = "CONNECT 127.0.0.1 %d" % dovecot.port
+    ok, text = evil(c, action)
+    assert ok is None and text == "EOF", (ok, text)
+    assert helpers.wait_for(lambda: "killed by SIGSYS" in g.log()), g.log()
+    other.sendline("a NOOP")
+    other.expect("a OK NOOP completed")
+    other.sendline("b LOGIN alice secret")
+    other.expect_prefix("b OK")
+    other.sendline("c LOGOUT")
+    other.expect("* BYE Logging out")
+
+
+def test_relay_under_seccomp(start_proxy, dovecot):
+    """After login the connect-mode relay (the monitor, unprivileged) runs
+    under the same filter: connect() there ends the relay too."""
+    g = start_proxy(mode="inetd", evil=True)
+    c = g.connect()
+    c.sendline("a LOGIN alice secret")
+    c.expect_prefix("a OK")
+    ok, pid = evil(c, "PID")
+    assert ok, pid
+    assert seccomp_mode(int(pid)) == "2"
+    assert helpers.proc_info(int(pid))["uids"][0] != 0
+    ok, text = evil(c, "CONNECT 127.0.0.1 %d" % dovecot.port)
+    assert ok is None and text == "EOF", (ok, text)
+
+
+def test_tls_session_under_seccomp(start_gate, certs, privsep_user):
+    """A TLS session (GnuTLS in the sandbox: handshake, signing through
+    the monitor, the relay to the mail server after login) works under
+    the filter."""
+    from conftest import tls_settings
+    g = start_gate(**tls_settings(certs, ssl=True))
+    c = g.connect_tls()
+    port = c.sock.getsockname()[1]
+    sess = [p for p in g.processes() if p["uids"][0] == privsep_user.pw_uid
+            and helpers.proc_has_peer(p["pid"], port)]
+    assert sess and seccomp_mode(sess[0]["pid"]) == "2", g.processes()
+    c.sendline("a LOGIN alice secret")
+    c.expect_prefix("a OK")
+    c.sendline("b SELECT INBOX")
+    c.read_until_tagged("b")
+    c.sendline("c LOGOUT")
+    c.expect("* BYE Logging out")
