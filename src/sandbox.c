@@ -10,7 +10,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bounds.h"
@@ -71,9 +70,6 @@ sandbox_enter(const struct config *c, const struct sandbox *sb, char *err,
 {
 	uid_t r, e, s;
 
-	/* syslog() reads the time zone at its first line: now, while a
-	 * file may still be opened (the filter below forbids it). */
-	tzset();
 	if (sb->root) {
 		if (chroot(c->privsep_chroot) < 0 || chdir("/") < 0) {
 			snprintf(err, errsize, "chroot %s: %s",

@@ -297,3 +297,32 @@ def test_tls_session_under_seccomp(start_gate, certs, privsep_user):
     c.read_until_tagged("b")
     c.sendline("c LOGOUT")
     c.expect("* BYE Logging out")
+
+
+def test_syslog_mode_survives_the_filter(world):
+    """With fd 2 the client socket, imapgate logs to syslog.  Here there is
+    no /dev/log (or the daemon restarted): syslog(3) would try socket()
+    again at the session's first line -- which the allow-list answers
+    with SIGSYS.  imapgate's own syslog client connects once, before the
+    sandbox, and drops what it cannot send: the session lives to LOGOUT
+    (exit status 0, not 111 for a session killed)."""
+    import subprocess
+    from conftest import GATE_BIN
+    conf = world.write_config()
+    a, b = socket.socketpair()
+    p = subprocess.Popen([GATE_BIN, "-c", conf], stdin=b, stdout=b, stderr=b)
+    b.close()
+    try:
+        a.settimeout(10)
+        f = a.makefile("rb")
+        assert f.readline().startswith(b"* OK"), "no greeting"
+        a.sendall(b"a LOGIN alice wrong\r\n")      # logged by the monitor
+        assert f.readline().startswith(b"a NO")
+        a.sendall(b"b BOGUS\r\nc LOGOUT\r\n")       # logged by the session
+        lines = [f.readline() for _ in range(3)]
+        assert lines[1].startswith(b"* BYE"), lines
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        a.close()
