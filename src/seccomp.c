@@ -193,6 +193,67 @@ rule_len(enum rule r)
 	return n[r];
 }
 
+/* The allow-list sorted by number, for the search tree. */
+static struct { unsigned nr; enum rule rule; } sorted[sizeof(allow) /
+    sizeof(allow[0])];
+
+/* Instructions of a leaf: each entry's test and rule, then KILL. */
+static unsigned
+leaf_len(int lo, int hi)
+{
+	unsigned n = 1;
+	int i;
+
+	for (i = lo; i < hi; i++)
+		n += 1 + rule_len(sorted[i].rule);
+	return n;
+}
+
+#define LEAF_MAX	4	/* entries tested one by one */
+
+static unsigned
+tree_len(int lo, int hi)
+{
+	int mid = (lo + hi) / 2;
+
+	if (hi - lo <= LEAF_MAX)
+		return leaf_len(lo, hi);
+	return 1 + tree_len(lo, mid) + tree_len(mid, hi);
+}
+
+/*
+ * A binary search over the sorted numbers (the accumulator holds nr),
+ * so that a call costs a few comparisons, not a walk down the list --
+ * and so does the kernel's check, at install, of which numbers the
+ * filter always allows (its per-number cache).
+ */
+static void
+emit_tree(int lo, int hi)
+{
+	int i, mid = (lo + hi) / 2;
+
+	if (hi - lo <= LEAF_MAX) {
+		for (i = lo; i < hi; i++) {
+			emit(JUMP(BPF_JMP | BPF_JEQ | BPF_K, sorted[i].nr, 0,
+			    (unsigned char)rule_len(sorted[i].rule)));
+			/* Every rule ends in a return: the next test is
+			 * reached only by the jump over it, nr still
+			 * loaded. */
+			emit_rule(sorted[i].rule);
+		}
+		emit(KILL);
+		return;
+	}
+	/* nr >= sorted[mid]: jump over the lower half (a jump is at most
+	 * 255 instructions: longer spoils the program, see below). */
+	if (tree_len(lo, mid) > 255)
+		len = SECCOMP_PROG_MAX + 1;
+	emit(JUMP(BPF_JMP | BPF_JGE | BPF_K, sorted[mid].nr,
+	    (unsigned char)tree_len(lo, mid), 0));
+	emit_tree(lo, mid);
+	emit_tree(mid, hi);
+}
+
 int
 seccomp_build(char *err, size_t errsize)
 {
@@ -201,10 +262,18 @@ seccomp_build(char *err, size_t errsize)
 	    "architecture");
 	return -1;
 #else
-	size_t i;
+	int i, j, n = (int)(sizeof(allow) / sizeof(allow[0]));
 
 	len = 0;
 	nself = 0;
+	/* Insertion sort: some fifty entries, once per process. */
+	for (i = 0; i < n; i++) {
+		for (j = i; j > 0 && sorted[j - 1].nr > (unsigned)allow[i].nr;
+		    j--)
+			sorted[j] = sorted[j - 1];
+		sorted[j].nr = (unsigned)allow[i].nr;
+		sorted[j].rule = allow[i].rule;
+	}
 	/* Another architecture's numbers mean other calls: refused. */
 	emit(LOAD(offsetof(struct seccomp_data, arch)));
 	emit(JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0));
@@ -215,17 +284,10 @@ seccomp_build(char *err, size_t errsize)
 	emit(JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1));
 	emit(KILL);
 #endif
-	for (i = 0; i < sizeof(allow) / sizeof(allow[0]); i++) {
-		emit(JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)allow[i].nr, 0,
-		    (unsigned char)rule_len(allow[i].rule)));
-		/* Every rule ends in a return: the next test is reached
-		 * only by the jump over it, with nr still loaded. */
-		emit_rule(allow[i].rule);
-	}
-	emit(KILL);
+	emit_tree(0, n);
 	if (len > SECCOMP_PROG_MAX) {
 		snprintf(err, errsize, "seccomp: filter longer than %d "
-		    "instructions", SECCOMP_PROG_MAX);
+		    "instructions, or a jump too long", SECCOMP_PROG_MAX);
 		return -1;
 	}
 	return 0;
