@@ -143,7 +143,8 @@ not_included(struct ctx *x, const config_setting_t *s)
 	if (config_setting_source_file(s) != NULL &&
 	    strcmp(config_setting_source_file(s), x->path) != 0)
 		return fail(x, s, "a secret must be in the main file, not "
-		    "in an @include file");
+		    "in an @include file (%s)",
+		    config_setting_source_file(s));
 	return 0;
 }
 
