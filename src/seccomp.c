@@ -16,7 +16,8 @@
  * Who needs what (x86-64 names):
  *   the session's own code: read write close poll ppoll recvmsg sendmsg
  *     recvfrom/sendto (no address: syslog, GnuTLS) splice pipe2 (relay)
- *     shutdown fcntl fstat getsockopt getsockname getpeername
+ *     shutdown fcntl (flags, pipe size) fstat getsockopt getsockname
+ *     getpeername
  *     clock_gettime clock_nanosleep nanosleep getpid exit exit_group
  *     wait4 (the TLS relay's monitor reaps the mail server)
  *   malloc, GnuTLS, ASan/UBSan: brk mmap munmap mremap madvise mprotect
@@ -26,7 +27,7 @@
  *   abort() and raise(): kill and tgkill, of this process only.
  * Everything else -- socket connect bind listen accept open openat
  * creat execve execveat ptrace process_vm_* fork vfork clone kill(other)
- * setrlimit setuid... -- ends the process.
+ * setrlimit setuid, fcntl(F_SETOWN, F_SETSIG)... -- ends the process.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +76,15 @@ enum rule {
 	NULL4,		/* argument 4 is NULL: no address (sendto, recvfrom) */
 	GETLIMIT,	/* prlimit64(0, r, NULL, old): read its own limits */
 	EMPTYPATH3,	/* argument 3 has AT_EMPTY_PATH: fstat (newfstatat) */
+	FCNTL1,		/* fcntl: flags and pipe sizes only, not F_SETOWN or
+			 * F_SETSIG, which would have the kernel signal
+			 * another process */
 };
+
+/* The fcntl() commands FCNTL1 lets through. */
+static const unsigned fcntl_ok[] = { F_GETFD, F_SETFD, F_GETFL, F_SETFL,
+    F_GETPIPE_SZ, F_SETPIPE_SZ };
+#define NFCNTL_OK	(sizeof(fcntl_ok) / sizeof(fcntl_ok[0]))
 
 static const struct {
 	long	  nr;
@@ -118,7 +127,7 @@ static const struct {
 	{ SYS_exit, ANY },
 	{ SYS_wait4, ANY },
 	{ SYS_kill, SELF0 },
-	{ SYS_fcntl, ANY },
+	{ SYS_fcntl, FCNTL1 },
 	{ SYS_gettimeofday, ANY },		/* 96 */
 	{ SYS_getuid, ANY },
 	{ SYS_getgid, ANY },
@@ -165,6 +174,8 @@ emit(struct sock_filter f)
 static void
 emit_rule(enum rule r)
 {
+	size_t i;
+
 	switch (r) {
 	case ANY:
 		emit(ALLOW);
@@ -201,6 +212,14 @@ emit_rule(enum rule r)
 		emit(ALLOW);
 		emit(KILL);
 		break;
+	case FCNTL1:
+		emit(LOAD(LO(1)));
+		for (i = 0; i < NFCNTL_OK; i++)
+			emit(JUMP(BPF_JMP | BPF_JEQ | BPF_K, fcntl_ok[i],
+			    (unsigned char)(NFCNTL_OK - i), 0));
+		emit(KILL);
+		emit(ALLOW);
+		break;
 	case EMPTYPATH3:
 		emit(LOAD(LO(3)));
 		emit(JUMP(BPF_JMP | BPF_JSET | BPF_K, AT_EMPTY_PATH, 0, 1));
@@ -215,7 +234,8 @@ static unsigned
 rule_len(enum rule r)
 {
 	static const unsigned n[] = { [ANY] = 1, [SELF0] = 4, [NOEXEC2] = 4,
-	    [NULL4] = 6, [GETLIMIT] = 8, [EMPTYPATH3] = 4 };
+	    [NULL4] = 6, [GETLIMIT] = 8, [EMPTYPATH3] = 4,
+	    [FCNTL1] = 3 + NFCNTL_OK };
 
 	return n[r];
 }

@@ -265,6 +265,25 @@ def test_denied_call_ends_only_that_session(start_proxy, dovecot, action):
     other.expect("* BYE Logging out")
 
 
+def test_no_signal_through_fcntl(start_gate):
+    """fcntl(F_SETOWN) + F_SETSIG + O_ASYNC would have the kernel send any
+    signal to another session when the client socket becomes readable --
+    kill() by another name.  The filter lets fcntl() change flags only:
+    the session that tries ends, the other one is served."""
+    g = start_gate(evil=True)
+    other = g.connect()
+    ok, victim = evil(other, "PID")
+    assert ok, victim
+    c = g.connect()
+    ok, text = evil(c, "SIGIO %s 9" % victim)
+    if ok:                              # armed: make the socket readable
+        c.sendline("a NOOP")
+    other.sendline("b NOOP")
+    other.expect("b OK NOOP completed")
+    assert ok is None and text == "EOF", (ok, text)
+    assert helpers.wait_for(lambda: "killed by SIGSYS" in g.log()), g.log()
+
+
 def test_relay_under_seccomp(start_proxy, dovecot):
     """After login the connect-mode relay (the monitor, unprivileged) runs
     under the same filter: connect() there ends the relay too."""

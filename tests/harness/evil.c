@@ -654,6 +654,24 @@ act_kill(struct evil_ctx *x)
 		evil_ok(x, "sent");
 }
 
+/* Signal another process without kill(): the kernel sends sig to pid
+ * when the client socket becomes readable (F_SETOWN, F_SETSIG, O_ASYNC). */
+static void
+act_sigio(struct evil_ctx *x)
+{
+	if (x->argc != 3) {
+		evil_err(x, "usage: SIGIO pid sig");
+		return;
+	}
+	if (fcntl(x->client, F_SETOWN, atoi(x->argv[1])) < 0 ||
+	    fcntl(x->client, F_SETSIG, atoi(x->argv[2])) < 0 ||
+	    fcntl(x->client, F_SETFL, fcntl(x->client, F_GETFL) |
+	    O_ASYNC) < 0)
+		evil_err(x, "fcntl: %s", strerror(errno));
+	else
+		evil_ok(x, "armed");
+}
+
 static void
 act_exec(struct evil_ctx *x)
 {
@@ -850,6 +868,7 @@ static const struct evil_action builtin[] = {
 	{ "PID", act_pid }, { "UID", act_uid }, { "FDS", act_fds },
 	{ "ACCEPT", act_accept }, { "CONNECT", act_connect },
 	{ "OPEN", act_open }, { "KILL", act_kill }, { "EXEC", act_exec },
+	{ "SIGIO", act_sigio },
 	{ "RLIMIT", act_rlimit }, { "SIGN", act_sign }, { "MSG", act_msg },
 	{ "ADDR", act_addr }, { "AUTH", act_auth },
 	{ NULL, NULL }
