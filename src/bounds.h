@@ -121,6 +121,17 @@
 #define PENALTY_LOCK_MS		2000
 #define PENALTY_LOCK_STEP_MS	5
 
+/* The configuration file, read whole into a buffer of our own so that
+ * its text can be wiped (src/config.c). */
+#define CONFIG_FILE_MAX		(256 * 1024)
+
+/* The sandbox (src/sandbox.c, src/seccomp.c). */
+#define SECCOMP_PROG_MAX	256	/* BPF instructions of the allow-list */
+/* Descriptors the session and the relay may have: 0-2, the client, the
+ * monitor socket, a backend or mail-server socket, the syslog socket,
+ * two splice pipes -- and room for a descriptor passed in a message. */
+#define SANDBOX_NOFILE		16
+
 /* TLS (src/tls.c). */
 #define SSL_CERTS_MAX		8	/* ssl_certificate pairs (SNI) */
 #define SSL_HANDSHAKE_TIMEOUT_DEFAULT 10	/* s, ssl_handshake_timeout */

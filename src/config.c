@@ -3,12 +3,15 @@
  * there is an error, because a misspelt directive that silently does
  * nothing is worse than one that stops the daemon.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -18,6 +21,7 @@ struct ctx {
 	char		*err;
 	size_t		 errsize;
 	int		 in_listen;	/* applying a listen group */
+	int		 public;	/* secret values are placeholders */
 };
 
 enum key_type { K_INT, K_FLOAT, K_STRING, K_LIST, K_BOOL, K_GROUP };
@@ -129,6 +133,19 @@ get_strings(struct ctx *x, const config_setting_t *s, char **out, int max)
 	}
 	out[n] = NULL;
 	return n;
+}
+
+/* A secret is redacted from the main file's text only (see
+ * redact()): one read from an @include file would reach the session. */
+static int
+not_included(struct ctx *x, const config_setting_t *s)
+{
+	if (config_setting_source_file(s) != NULL &&
+	    strcmp(config_setting_source_file(s), x->path) != 0)
+		return fail(x, s, "a secret must be in the main file, not "
+		    "in an @include file (%s)",
+		    config_setting_source_file(s));
+	return 0;
 }
 
 static int
@@ -408,9 +425,12 @@ apply_master_user(struct ctx *x, const config_setting_t *s)
 static int
 apply_master_password(struct ctx *x, const config_setting_t *s)
 {
-	if (get_string(x, s, &x->c->master_password) < 0)
+	if (not_included(x, s) < 0 ||
+	    get_string(x, s, &x->c->master_password) < 0)
 		return -1;
-	if (strlen(x->c->master_password) > PASS_MAX)
+	/* A placeholder is as long as the value's text, escapes included:
+	 * the real value is checked in the monitor. */
+	if (!x->public && strlen(x->c->master_password) > PASS_MAX)
 		return fail(x, s, "longer than %d bytes", PASS_MAX);
 	return 0;
 }
@@ -551,10 +571,12 @@ apply_auth_http_header(struct ctx *x, const config_setting_t *s)
 	int i, n;
 	const char *h, *colon;
 
-	if ((n = get_strings(x, s, x->c->auth_http_header,
-	    AUTH_HTTP_HEADERS_MAX)) < 0)
+	if (not_included(x, s) < 0 || (n = get_strings(x, s,
+	    x->c->auth_http_header, AUTH_HTTP_HEADERS_MAX)) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
+	/* Placeholders: the real values are checked in the monitor (and
+	 * by -t). */
+	for (i = 0; i < n && !x->public; i++) {
 		h = x->c->auth_http_header[i];
 		colon = strchr(h, ':');
 		/* A header name of letters, digits and '-', and a value with
@@ -1079,26 +1101,143 @@ config_load(struct config *c, const char *path, char *err, size_t errsize)
 	return config_load_port(c, path, 0, err, errsize);
 }
 
-int
-config_load_port(struct config *c, const char *path, int port, char *err,
+/* The file's text: a buffer of our own, wiped after every parse. */
+static char text[CONFIG_FILE_MAX + 1];
+
+static ssize_t
+read_text(const char *path, char *err, size_t errsize)
+{
+	ssize_t n = 0;
+	size_t len = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(err, errsize, "%s: cannot read the file", path);
+		return -1;
+	}
+	while (len < sizeof(text) &&
+	    ((n = read(fd, text + len, sizeof(text) - len)) > 0 ||
+	    (n < 0 && errno == EINTR)))
+		if (n > 0)
+			len += (size_t)n;
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errsize, "%s: cannot read the file", path);
+		explicit_bzero(text, len);
+		return -1;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		snprintf(err, errsize, "%s: longer than %d bytes", path,
+		    CONFIG_FILE_MAX);
+		explicit_bzero(text, len);
+		return -1;
+	}
+	text[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* libconfig's name characters. */
+static int
+name_char(int ch, int first)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	    ch == '*' || (!first && ((ch >= '0' && ch <= '9') || ch == '-' ||
+	    ch == '_'));
+}
+
+/*
+ * Replace, in libconfig text t, every byte inside the string literals
+ * that make the value of a secret key (master_password; each element of
+ * auth_http_header) with 'x', so that the secret never reaches libconfig
+ * -- whose freed buffers would keep it -- in a process that forks
+ * sessions.  A scanner of libconfig's lexical syntax (comments, strings
+ * with escapes, names, = and :, lists), not a parser: libconfig checks
+ * the structure, the monitor's own load the real values.  Returns how
+ * many literals it replaced.
+ */
+static int
+redact(char *t)
+{
+	enum { NONE, NAMED, VALUE } st = NONE;
+	int n = 0, depth = 0, list = 0;
+	char *p = t, *q;
+
+	while (*p) {
+		if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			while (*p && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			if ((q = strstr(p + 2, "*/")) == NULL)
+				return n;	/* libconfig will say */
+			p = q + 2;
+		} else if (*p == '"') {
+			for (q = p + 1; *q && *q != '"'; q++)
+				if (*q == '\\' && q[1])
+					q++;
+			if (st == VALUE && (!list || depth > 0)) {
+				memset(p + 1, 'x', (size_t)(q - p - 1));
+				n++;
+			}
+			p = *q ? q + 1 : q;
+		} else if (name_char((unsigned char)*p, 1)) {
+			for (q = p; name_char((unsigned char)*q, 0); q++)
+				;
+			if (st != VALUE || !list || depth == 0) {
+				st = NONE;
+				if (((size_t)(q - p) == 15 &&
+				    memcmp(p, "master_password", 15) == 0) ||
+				    ((size_t)(q - p) == 16 &&
+				    memcmp(p, "auth_http_header", 16) == 0)) {
+					st = NAMED;
+					list = q - p == 16;
+					depth = 0;
+				}
+			}
+			p = q;
+		} else {
+			if ((*p == '=' || *p == ':') && st == NAMED)
+				st = VALUE;
+			else if ((*p == '[' || *p == '(') && st == VALUE && list)
+				depth++;
+			else if ((*p == ']' || *p == ')') && st == VALUE &&
+			    list && depth > 0 && --depth == 0)
+				st = NONE;
+			else if ((*p == ';' || *p == ',' || *p == '{' ||
+			    *p == '}') && (!list || depth == 0))
+				st = NONE;
+			p++;
+		}
+	}
+	return n;
+}
+
+static int
+load(struct config *c, const char *path, int port, int public, char *err,
     size_t errsize)
 {
-	struct ctx x = { c, path, err, errsize, 0 };
+	struct ctx x = { c, path, err, errsize, 0, public };
 	config_t cf;
+	ssize_t len;
 	int rc;
 
 	if (set_defaults(c, path) < 0) {
 		snprintf(err, errsize, "%s: out of memory", path);
 		return -1;
 	}
+	c->port = port;
+	if ((len = read_text(path, err, errsize)) < 0)
+		return -1;
+	if (public)
+		c->redacted = redact(text);
 	config_init(&cf);
-	if (config_read_file(&cf, path) != CONFIG_TRUE) {
-		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
-			snprintf(err, errsize, "%s: cannot read the file", path);
-		else
-			snprintf(err, errsize, "%s:%d: %s",
-			    config_error_file(&cf) ? config_error_file(&cf) :
-			    path, config_error_line(&cf), config_error_text(&cf));
+	/* Settings read from this text have no file name; an @include
+	 * file's have theirs (not_included()). */
+	rc = config_read_string(&cf, text);
+	explicit_bzero(text, (size_t)len);
+	if (rc != CONFIG_TRUE) {
+		snprintf(err, errsize, "%s:%d: %s",
+		    config_error_file(&cf) ? config_error_file(&cf) : path,
+		    config_error_line(&cf), config_error_text(&cf));
 		config_destroy(&cf);
 		return -1;
 	}
@@ -1109,6 +1248,59 @@ config_load_port(struct config *c, const char *path, int port, char *err,
 		rc = check_required(&x);
 	config_destroy(&cf);
 	return rc;
+}
+
+int
+config_load_port(struct config *c, const char *path, int port, char *err,
+    size_t errsize)
+{
+	return load(c, path, port, 0, err, errsize);
+}
+
+int
+config_load_public(struct config *c, const char *path, int port, char *err,
+    size_t errsize)
+{
+	return load(c, path, port, 1, err, errsize);
+}
+
+/* Move list from[] into to[] (its placeholders wiped and freed). */
+static void
+take_list(char **to, char **from, int max)
+{
+	int i;
+
+	for (i = 0; i <= max; i++) {
+		if (to[i] != NULL) {
+			explicit_bzero(to[i], strlen(to[i]));
+			free(to[i]);
+		}
+		to[i] = from[i];
+		from[i] = NULL;
+	}
+}
+
+int
+config_load_secrets(struct config *c, char *err, size_t errsize)
+{
+	static struct config full;
+
+	if (!c->redacted)
+		return 0;
+	if (config_load_port(&full, c->path, c->port, err, errsize) < 0)
+		return -1;
+	if (c->master_password != NULL) {
+		explicit_bzero(c->master_password, strlen(c->master_password));
+		free(c->master_password);
+	}
+	c->master_password = full.master_password;
+	full.master_password = NULL;
+	take_list(c->auth_http_header, full.auth_http_header,
+	    AUTH_HTTP_HEADERS_MAX);
+	c->nauth_http_header = full.nauth_http_header;
+	c->redacted = 0;
+	config_free(&full);
+	return 0;
 }
 
 static void

@@ -27,6 +27,8 @@ enum ssl_verify { VERIFY_OFF, VERIFY_OPTIONAL, VERIFY_ON };
 
 struct config {
 	const char *path;
+	int	 port;		/* the listen group applied, 0: none */
+	int	 redacted;	/* secret values are placeholders (public) */
 	char	*capa_tokens[CAPA_TOKENS_MAX];	/* imap_capabilities */
 	size_t	 ncapa;
 	unsigned auth_methods;			/* imap_auth, AUTHM_* */
@@ -108,6 +110,19 @@ int config_load(struct config *c, const char *path, char *err, size_t errsize);
  * applied over the top level; port 0: none. */
 int config_load_port(struct config *c, const char *path, int port, char *err,
     size_t errsize);
+
+/*
+ * For the process that forks sessions: the same, but every secret value
+ * (backend.master_password, auth_http_header values) is replaced in the
+ * file's text before libconfig sees it, so that no copy of a secret --
+ * not in libconfig's freed buffers either -- is inherited by a session.
+ * The monitor then calls config_load_secrets() after the fork.
+ */
+int config_load_public(struct config *c, const char *path, int port,
+    char *err, size_t errsize);
+/* In the monitor, after the session is forked: the real secret values
+ * (for the same path and port) in place of the placeholders.  0 or -1. */
+int config_load_secrets(struct config *c, char *err, size_t errsize);
 
 /* Free what config_load() allocated (a long-lived process never needs
  * to; tests do). */

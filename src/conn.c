@@ -4,13 +4,17 @@
  * its start-up time (DESIGN.md section 4).
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "conn.h"
@@ -178,4 +182,87 @@ conn_find(struct conn *c, char *err, size_t errsize)
 	(void)setsockopt(c->out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	addresses(c);
 	return 1;
+}
+
+/* Is fd open and a listening socket? */
+static int
+is_listening(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
+}
+
+/* Close fds [from, to], both ends included, if from <= to. */
+static void
+close_between(int from, int to)
+{
+	if (from <= to)
+		(void)close_range((unsigned)from, (unsigned)to, 0);
+}
+
+/*
+ * A session taken over must find nothing but its own client: under inetd
+ * "wait" or systemd Accept=no the listening socket arrives on fd 0 and 1
+ * (and a super-server may leak anything else), and a session that could
+ * accept() on it would read other clients' logins (issue 10).  So before
+ * the first fork: the listening socket (which the monitor needs until it
+ * has accepted) moves above fd 2 and closes on exec; fd 0-2, which must
+ * stay open for stdio, become /dev/null where they were a listening
+ * socket; everything else above fd 2 is closed, whatever its number.
+ */
+int
+conn_keep_only(const struct conn *c, int *lfd, char *err, size_t errsize)
+{
+	int keep[2] = { -1, -1 }, n = 0, fd, null = -1, i, j, t;
+
+	if (*lfd >= 0 && *lfd <= 2) {
+		if ((fd = fcntl(*lfd, F_DUPFD_CLOEXEC, 3)) < 0) {
+			snprintf(err, errsize, "dup of the listening socket: "
+			    "%s", strerror(errno));
+			return -1;
+		}
+		*lfd = fd;
+	}
+	for (fd = 0; fd <= 2; fd++) {
+		if (fd == *lfd || !is_listening(fd))
+			continue;
+		if (null < 0 && (null = open("/dev/null", O_RDWR |
+		    O_CLOEXEC)) < 0) {
+			snprintf(err, errsize, "/dev/null: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (null != fd && dup2(null, fd) < 0) {
+			snprintf(err, errsize, "dup2: %s", strerror(errno));
+			return -1;
+		}
+	}
+	if (null > 2)
+		close(null);
+	if (*lfd >= 0)
+		keep[n++] = *lfd;
+	else {
+		keep[n++] = c->in;
+		if (c->out != c->in)
+			keep[n++] = c->out;
+	}
+	/* Sorted; ascending runs between the kept ones are closed. */
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (keep[j] < keep[i]) {
+				t = keep[i];
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	fd = 3;
+	for (i = 0; i < n; i++) {
+		if (keep[i] < fd)
+			continue;
+		close_between(fd, keep[i] - 1);
+		fd = keep[i] + 1;
+	}
+	close_between(fd, INT_MAX);
+	return 0;
 }

@@ -27,5 +27,11 @@ int conn_find(struct conn *c, char *err, size_t errsize);
 int conn_local_port(int fd);
 /* A connection accepted on fd (listener mode). */
 void conn_accepted(struct conn *c, int fd);
+/* Close every descriptor this process inherited but the connection c
+ * (lfd < 0) or the listening socket *lfd, which moves above fd 2 when
+ * it was fd 0 or 1 (inetd "wait"); a listening socket on fd 0-2 becomes
+ * /dev/null.  Before anything else is opened.  0, or -1 with err. */
+int conn_keep_only(const struct conn *c, int *lfd, char *err,
+    size_t errsize);
 
 #endif

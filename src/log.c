@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bounds.h"
@@ -31,14 +33,39 @@ stderr_is_log(int client_fd)
 	return 1;
 }
 
+/* The syslog socket, connected once in log_init(); -1: lines dropped. */
+static int syslog_fd = -1;
+
+/*
+ * Our own syslog client rather than syslog(3): glibc's reconnects when
+ * /dev/log was missing or the daemon restarted, and reads the time zone
+ * file at its first line -- a socket() or open() that the session's
+ * seccomp allow-list answers by killing it.  Here the socket is
+ * connected (and the zone read) once, before the sandbox; a line that
+ * cannot be sent is lost.
+ */
+static void
+syslog_open(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	tzset();
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", _PATH_LOG);
+	if ((syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return;
+	if (connect(syslog_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(syslog_fd);
+		syslog_fd = -1;
+	}
+}
+
 void
 log_init(int client_fd)
 {
 	log_to_stderr = stderr_is_log(client_fd);
 	if (!log_to_stderr)
-		/* LOG_NDELAY: connect now, before the session is chrooted
-		 * away from /dev/log. */
-		openlog("imapgate", LOG_PID | LOG_NDELAY, LOG_MAIL);
+		/* Now, before the session is chrooted away from /dev/log. */
+		syslog_open();
 }
 
 int
@@ -54,21 +81,37 @@ log_emit(int prio, const char *fmt, va_list ap)
 	int n, saved = errno;
 
 	if (!log_to_stderr) {
-		vsyslog(prio, fmt, ap);
-		errno = saved;
-		return;
-	}
-	n = snprintf(line, sizeof(line), "imapgate[%ld]: %s", (long)getpid(),
-	    prio == LOG_ERR ? "error: " : prio == LOG_WARNING ? "warning: " :
-	    prio == LOG_NOTICE ? "notice: " : "");
+		char stamp[32] = "";
+		struct tm tm;
+		time_t now = time(NULL);
+
+		if (syslog_fd < 0) {
+			errno = saved;
+			return;
+		}
+		/* RFC 3164, as syslog(3) writes it: <PRI>Mmm dd hh:mm:ss */
+		if (localtime_r(&now, &tm) != NULL)
+			strftime(stamp, sizeof(stamp), "%b %e %T ", &tm);
+		n = snprintf(line, sizeof(line), "<%d>%simapgate[%ld]: ",
+		    LOG_MAIL | prio, stamp, (long)getpid());
+	} else
+		n = snprintf(line, sizeof(line), "imapgate[%ld]: %s",
+		    (long)getpid(), prio == LOG_ERR ? "error: " :
+		    prio == LOG_WARNING ? "warning: " :
+		    prio == LOG_NOTICE ? "notice: " : "");
 	if (n < 0)
 		n = 0;
 	if ((size_t)n < sizeof(line))
 		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if ((size_t)n >= sizeof(line) - 1)
 		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	if (!log_to_stderr)
+		(void)!send(syslog_fd, line, (size_t)n, MSG_DONTWAIT |
+		    MSG_NOSIGNAL);
+	else {
+		line[n++] = '\n';
+		(void)!write(STDERR_FILENO, line, (size_t)n);
+	}
 	errno = saved;
 }
 

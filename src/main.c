@@ -115,11 +115,16 @@ session_prepare(struct config *cfg, const struct sandbox *sb, char *err,
 	return sandbox_enter(cfg, sb, err, errsize);
 }
 
+/* The configuration, loaded without its secrets before any fork (see
+ * config_load_public()); each monitor loads them after its session's. */
+static struct config *secrets_for;
+
 /* The monitor-session socketpair and the fork: the session gets sp[1],
  * the monitor sp[0] (each end closed where it is not used). */
 static pid_t
 fork_session(int sp[2])
 {
+	char err[CONFIG_ERR_MAX];
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
@@ -127,6 +132,11 @@ fork_session(int sp[2])
 	if ((pid = fork()) < 0)
 		log_fatal("fork: %s", strerror(errno));
 	close(sp[pid == 0 ? 0 : 1]);
+	if (pid > 0 && config_load_secrets(secrets_for, err,
+	    sizeof(err)) < 0) {
+		kill(pid, SIGKILL);
+		log_fatal("%s", err);
+	}
 	return pid;
 }
 
@@ -270,18 +280,28 @@ main(int argc, char *argv[])
 			lfd = -2;
 			break;
 		}
-	log_init(lfd == -1 ? conn.in : -1);
 	if (lfd == -2 || (listen_on != NULL && lfd < 0)) {
+		log_init(lfd == -1 ? conn.in : -1);
 		log_err("%s", err);
 		return 111;
 	}
+	/* Before anything is opened (the syslog socket, the config): what
+	 * the process inherited besides its connection is closed. */
+	if (conn_keep_only(&conn, &lfd, err, sizeof(err)) < 0) {
+		log_init(lfd == -1 ? conn.in : -1);
+		log_err("%s", err);
+		return 111;
+	}
+	log_init(lfd == -1 ? conn.in : -1);
 	/* The listen group for this port: the connection's, or the
 	 * listening socket's, which is every connection's. */
-	if (config_load_port(&cfg, path, lfd == -1 ? atoi(conn.local_port) :
-	    conn_local_port(lfd), err, sizeof(err)) < 0) {
+	if (config_load_public(&cfg, path, lfd == -1 ?
+	    atoi(conn.local_port) : conn_local_port(lfd), err,
+	    sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
+	secrets_for = &cfg;
 	if (sandbox_prepare(&cfg, &sb, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
 	if (!sb.root)

@@ -81,11 +81,25 @@ on_alarm(int sig)
 	_exit(111);
 }
 
+/* A session (or relay) the seccomp allow-list ended: the kernel does not
+ * tell a parent which call it was (SECCOMP_RET_KILL_PROCESS); its own
+ * log has it (audit type SECCOMP, "syscall=N"). */
+static void
+note_end(int status)
+{
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		log_err("session: killed by SIGSYS: a system call outside its "
+		    "seccomp allow-list (the kernel log has its number)");
+}
+
 static void
 reap_session(void)
 {
-	while (waitpid(session_pid, NULL, 0) < 0 && errno == EINTR)
+	int st = 0;
+
+	while (waitpid(session_pid, &st, 0) < 0 && errno == EINTR)
 		;
+	note_end(st);
 }
 
 /* Wait for the session (and a mail server on a socketpair) to exit and
@@ -98,8 +112,10 @@ monitor_finish(void)
 	pid_t pid;
 
 	while ((pid = wait(&st)) > 0 || (pid < 0 && errno == EINTR)) {
-		if (pid == session_pid)
+		if (pid == session_pid) {
 			status = st;
+			note_end(st);
+		}
 		else if (pid == mail_pid)
 			mail_status = st;
 	}

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "sandbox.h"
+#include "seccomp.h"
 
 int
 sandbox_prepare(const struct config *c, struct sandbox *sb, char *err,
@@ -22,6 +24,9 @@ sandbox_prepare(const struct config *c, struct sandbox *sb, char *err,
 	struct stat st;
 
 	memset(sb, 0, sizeof(*sb));
+	/* Once, for every session this process will fork. */
+	if (seccomp_build(err, errsize) < 0)
+		return -1;
 	if (geteuid() != 0)
 		return 0;
 	sb->root = 1;
@@ -92,5 +97,8 @@ sandbox_enter(const struct config *c, const struct sandbox *sb, char *err,
 	 * fd 2 may be a log file, and SIGXFSZ would kill the session.) */
 	limit(RLIMIT_NPROC, 0);
 	limit(RLIMIT_CORE, 0);
-	return 0;
+	/* Hard limits too: no way back up (the filter forbids setrlimit). */
+	limit(RLIMIT_NOFILE, SANDBOX_NOFILE);
+	/* Last: from here on, the allow-list in src/seccomp.c. */
+	return seccomp_install(err, errsize);
 }

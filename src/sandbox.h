@@ -1,6 +1,7 @@
 /*
  * Confinement of the session process: chroot to an empty directory,
- * drop to the service user, no new privileges, tight rlimits.
+ * drop to the service user, no new privileges, tight rlimits, and a
+ * seccomp system-call allow-list (src/seccomp.c).
  */
 #ifndef IMAPGATE_SANDBOX_H
 #define IMAPGATE_SANDBOX_H

@@ -12,7 +12,10 @@ chroot dir) and starts imapgate under a real super-server on 127.0.0.1:
 
 Modes: "inetd" (systemd-socket-activate -a --inetd: socket on fd 0/1),
 "fd3" (systemd-socket-activate -a: socket on fd 3, LISTEN_FDS=1),
-"tcpserver" (ucspi-tcp).  The super-server's stderr, which carries
+"tcpserver" (ucspi-tcp); listening sockets passed on: "inetd-wait"
+(systemd-socket-activate --inetd without -a: a listening fd 0/1),
+"accept-no" (systemd Accept=no: a listening fd 3), and "listen" (imapgate
+-L, no super-server).  The super-server's stderr, which carries
 imapgate's and Dovecot's log lines, goes to gate.log_path.
 
 Connect mode: `dovecot` is a private Dovecot daemon (one per session, mail
@@ -424,6 +427,7 @@ class Gate:
         self.port = None
         self.proc = None
         self.env = env or {}      # for imapgate only (evil=True)
+        self.pass_fds = ()        # more descriptors the super-server inherits
 
     def command(self):
         gate = [GATE_BIN, "-c", self.conf_path]
@@ -458,7 +462,7 @@ class Gate:
                 env = dict(os.environ, **self.env)
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                          stdout=logf, stderr=logf, start_new_session=True,
-                                         env=env)
+                                         env=env, pass_fds=self.pass_fds)
             logf.close()
             deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline:
@@ -555,18 +559,22 @@ class Gate:
 def start_gate(world, request):
     """Factory: start_gate(mode="inetd", extra_top="", extra_sections=None,
     **config_overrides) -> Gate (listening).  Override value None removes a
-    key from the config."""
+    key from the config.  evil=True (with evil_files, evil_rewrite) loads
+    the compromised-session harness (tests/harness/README.md); pass_fds:
+    descriptors the super-server (and so imapgate) inherits, as a leaky
+    one would pass them."""
     gates = []
     counter = [0]
     request.node._imapgate_gates = gates
 
     def start(mode="inetd", extra_top="", extra_sections=None, port=None, evil=False,
-              evil_files=(), evil_rewrite=None, **overrides):
+              evil_files=(), evil_rewrite=None, pass_fds=(), **overrides):
         counter[0] += 1
         n = counter[0]
         conf = world.write_config("imapgate-%d.conf" % n, extra_top, extra_sections, **overrides)
         env = evil_env(evil_files, evil_rewrite) if evil else None
         g = Gate(world, mode, conf, os.path.join(world.root, "gate-%d.log" % n), env=env)
+        g.pass_fds = tuple(pass_fds)
         gates.append(g)
         return g.start(port)
 

@@ -38,6 +38,7 @@ extern char **environ;
 static const struct evil_action *tables[EVIL_TABLES];
 static int ntables;
 static int is_imapgate;
+static int started_root;
 
 static struct {
 	char		*path;
@@ -65,11 +66,15 @@ evil_register(const struct evil_action *actions)
 		tables[ntables++] = actions;
 }
 
+/* Started as root (the tests run so), and no longer root: the session
+ * after sandbox_enter(), the relay after drop_privileges().  (Not
+ * prctl(PR_GET_NO_NEW_PRIVS): the seccomp allow-list would end the
+ * process; sandbox_enter() sets no_new_privs before the uid check could
+ * see a dropped uid anyway.) */
 int
 evil_sandboxed(void)
 {
-	return is_imapgate && getuid() != 0 && geteuid() != 0 &&
-	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+	return is_imapgate && started_root && getuid() != 0 && geteuid() != 0;
 }
 
 /* -- replies ------------------------------------------------------------- */
@@ -649,6 +654,24 @@ act_kill(struct evil_ctx *x)
 		evil_ok(x, "sent");
 }
 
+/* Signal another process without kill(): the kernel sends sig to pid
+ * when the client socket becomes readable (F_SETOWN, F_SETSIG, O_ASYNC). */
+static void
+act_sigio(struct evil_ctx *x)
+{
+	if (x->argc != 3) {
+		evil_err(x, "usage: SIGIO pid sig");
+		return;
+	}
+	if (fcntl(x->client, F_SETOWN, atoi(x->argv[1])) < 0 ||
+	    fcntl(x->client, F_SETSIG, atoi(x->argv[2])) < 0 ||
+	    fcntl(x->client, F_SETFL, fcntl(x->client, F_GETFL) |
+	    O_ASYNC) < 0)
+		evil_err(x, "fcntl: %s", strerror(errno));
+	else
+		evil_ok(x, "armed");
+}
+
 static void
 act_exec(struct evil_ctx *x)
 {
@@ -845,6 +868,7 @@ static const struct evil_action builtin[] = {
 	{ "PID", act_pid }, { "UID", act_uid }, { "FDS", act_fds },
 	{ "ACCEPT", act_accept }, { "CONNECT", act_connect },
 	{ "OPEN", act_open }, { "KILL", act_kill }, { "EXEC", act_exec },
+	{ "SIGIO", act_sigio },
 	{ "RLIMIT", act_rlimit }, { "SIGN", act_sign }, { "MSG", act_msg },
 	{ "ADDR", act_addr }, { "AUTH", act_auth },
 	{ NULL, NULL }
@@ -918,6 +942,37 @@ read(int fd, void *buf, size_t size)
 	}
 }
 
+/* The connect-mode relay moves client bytes with splice(): an EVIL line
+ * waiting at the head of the socket is taken out (peeked, then read) and
+ * run before the splice. */
+ssize_t
+splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t len,
+    unsigned int flags)
+{
+	static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t,
+	    unsigned int);
+	static char line[EVIL_LINE_MAX];
+	char *eol;
+	ssize_t n;
+	size_t l;
+
+	if (real_splice == NULL)
+		*(void **)&real_splice = dlsym(RTLD_NEXT, "splice");
+	resolve();
+	while ((n = recv(in, line, sizeof(line) - 1, MSG_PEEK |
+	    MSG_DONTWAIT)) >= 5 && memcmp(line, "EVIL ", 5) == 0 &&
+	    (eol = memchr(line, '\n', (size_t)n)) != NULL && evil_sandboxed()) {
+		l = (size_t)(eol - line) + 1;
+		if (real_read(in, line, l) != (ssize_t)l)
+			break;
+		line[l - 1] = '\0';
+		if (l >= 2 && line[l - 2] == '\r')
+			line[l - 2] = '\0';
+		run_line(in, line);
+	}
+	return real_splice(in, inoff, out, outoff, len, flags);
+}
+
 ssize_t
 __read_chk(int fd, void *buf, size_t size, size_t bufsize)
 {
@@ -966,6 +1021,7 @@ evil_init(void)
 	is_imapgate = strcmp(program_invocation_short_name, "imapgate") == 0;
 	if (!is_imapgate)
 		return;
+	started_root = getuid() == 0;
 	resolve();
 	evil_register(builtin);
 	if ((v = getenv("EVIL_FILES")) != NULL)

@@ -99,6 +99,7 @@ main(int argc, char *argv[])
 	suite_sasl();
 	suite_capability();
 	suite_config();
+	suite_secrets();
 	suite_passwd();
 	suite_log();
 	suite_proxy();

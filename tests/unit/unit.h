@@ -93,6 +93,7 @@ void	suite_id(void);
 void	suite_sasl(void);
 void	suite_capability(void);
 void	suite_config(void);
+void	suite_secrets(void);
 void	suite_passwd(void);
 void	suite_log(void);
 void	suite_proxy(void);
