@@ -711,7 +711,6 @@ static int
 ip_ok(const char *ip, size_t size)
 {
 	unsigned char bin[16];
-	const char *bye;
 
 	return msg_string_ok(ip, size) && (inet_pton(AF_INET, ip, bin) == 1 ||
 	    inet_pton(AF_INET6, ip, bin) == 1);
@@ -739,6 +738,8 @@ port_ok(const char *port, size_t size)
 static void
 serve_client_addr(struct monitor *m, struct msg_client_addr *a, ssize_t n)
 {
+	const char *bye;
+
 	if (n != (ssize_t)sizeof(*a) || !m->cfg->proxy_protocol ||
 	    m->addr_set || m->attempts != 0 ||
 	    !cidr_match(m->cfg->real_ip_from, m->cfg->nreal_ip_from,
