@@ -27,6 +27,7 @@ Environment: IMAPGATE_BIN overrides the binary; IMAPGATE_KEEP=1 keeps the
 temp dirs.
 """
 
+import fcntl
 import grp
 import os
 import pwd
@@ -1275,3 +1276,21 @@ def dovecot_tls(dovecot_tls_server, certs, request):
     dovecot_tls_server.log_mark = dovecot_tls_server.log_size()
     request.node._imapgate_dovecot_tls = dovecot_tls_server
     return dovecot_tls_server
+
+
+# -- what is machine-wide ------------------------------------------------------
+
+@pytest.fixture
+def machine_lock():
+    """machine_lock(name): hold a lock on something machine-wide (fixed
+    ports, the default penalty table) for the rest of the test, so that
+    tests/run's two concurrent passes (plain and ASan) take turns at it."""
+    held = []
+
+    def take(name):
+        f = open("/tmp/imapgate-tests-%s.lock" % name, "w")
+        fcntl.flock(f, fcntl.LOCK_EX)
+        held.append(f)
+    yield take
+    for f in held:
+        f.close()

@@ -47,7 +47,8 @@ def demo_processes(demo_dir):
 
 
 @pytest.fixture
-def ports_free():
+def ports_free(machine_lock):
+    machine_lock("demo-ports")          # 1143 and 1993 are fixed
     taken = [p for p in PORTS if listening(p)]
     assert not taken, f"demo ports already in use before the test: {taken}"
 

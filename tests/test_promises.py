@@ -372,10 +372,11 @@ def test_config_check_no_warning_when_all_is_there(world):
 
 # -- the defaults of max_penalty and penalty_file ---------------------------------
 
-def test_penalty_defaults(start_gate):
+def test_penalty_defaults(start_gate, machine_lock):
     """Neither key set: the table is /run/imapgate/penalty, and a guess's
     delay doubles up to 15 s: with failure_delay 9, the second failure
     from an address waits 15 s, not 18."""
+    machine_lock("default-penalty")     # the table is machine-wide
     source = "127.0.0.93"
     g = start_gate(failure_delay=9.0, max_attempts=1, penalty_file=None, max_penalty=None)
     default = "/run/imapgate/penalty"
