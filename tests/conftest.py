@@ -865,21 +865,7 @@ class Dovecot:
     def stop(self):
         if not self.proc:
             return
-        pgid = self.proc.pid          # its own session and process group
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(pgid, signal.SIGKILL)   # children that outlived the master
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        helpers.stop_group(self.proc, grace=10)
         self.proc = None
 
     def alive(self):
@@ -1088,21 +1074,7 @@ class Nginx:
     def stop(self):
         if not self.proc:
             return
-        pgid = self.proc.pid
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        helpers.stop_group(self.proc, grace=5)
         self.proc = None
 
 

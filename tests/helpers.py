@@ -9,9 +9,11 @@ import base64
 import os
 import re
 import select
+import signal
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 import time
 
@@ -855,3 +857,71 @@ def proc_has_peer(pid, peer_port):
         if link.startswith("socket:[") and link[8:-1] in inodes:
             return True
     return False
+
+
+# -- mbsync, a real client that syncs a mailbox ---------------------------------
+
+class Mbsync:
+    """mbsync with a private config under `work`: the far store is
+    imapgate at 127.0.0.1:port (or `host`), the near one a maildir in
+    work/mail.  ssl: "None", or "STARTTLS"/"IMAPS" with `ca`."""
+
+    def __init__(self, work, port, user, password, box="INBOX", mech="LOGIN",
+                 host="127.0.0.1", ssl="None", ca=None):
+        self.work, self.box = work, box
+        self.local = os.path.join(str(work), "mail")
+        os.makedirs(self.local, exist_ok=True)
+        self.rc = os.path.join(str(work), "mbsyncrc")
+        tls = "SSLType %s\n" % ssl + ("CertificateFile %s\n" % ca if ca else "")
+        auth = "AuthMechs %s\n" % mech if mech else ""
+        with open(self.rc, "w") as f:
+            f.write("IMAPAccount acc\nHost %s\nPort %d\nUser %s\nPass %s\n%s%s\n"
+                    "IMAPStore far\nAccount acc\n\n"
+                    "MaildirStore near\nPath %s/\nInbox %s/INBOX\n\n"
+                    "Channel ch\nFar :far:\nNear :near:\nPatterns %s\n"
+                    "Create Near\nSyncState *\n"
+                    % (host, port, user, password, tls, auth, self.local,
+                       self.local, box))
+
+    def sync(self, log=""):
+        """One `mbsync -a`; it must succeed (log: what to show if not)."""
+        r = subprocess.run(["mbsync", "-c", self.rc, "-a"], capture_output=True,
+                           timeout=60, cwd=str(self.work))
+        assert r.returncode == 0, (r.stdout, r.stderr, log)
+
+    def messages(self):
+        """The near side's messages, without the X-TUID header mbsync adds
+        (mbsync stores LF line ends)."""
+        got = []
+        for sub in ("new", "cur"):
+            d = os.path.join(self.local, self.box, sub)
+            if os.path.isdir(d):
+                for name in os.listdir(d):
+                    with open(os.path.join(d, name), "rb") as f:
+                        got.append(f.read())
+        return sorted(re.sub(rb"(?m)^X-TUID: .*\n", b"", m) for m in got)
+
+
+def lf(msg):
+    """A message as mbsync stores it locally: LF line ends."""
+    return msg.replace(b"\r\n", b"\n")
+
+
+def stop_group(proc, grace=5):
+    """Stop a server started in its own session (start_new_session=True):
+    SIGTERM to it, `grace` seconds to exit, then SIGKILL to its process
+    group for children that outlived it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass

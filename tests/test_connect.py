@@ -813,35 +813,15 @@ def test_mbsync_through_proxy(start_proxy, dovecot, tmp_path):
         for msg in msgs:
             assert m.append("Work", None, None, msg)[0] == "OK"
         m.logout()
-    local = tmp_path / "mail"
-    local.mkdir()
-    rc = tmp_path / "mbsyncrc"
-    rc.write_text(
-        "IMAPAccount acc\nHost 127.0.0.1\nPort %d\nUser erin\nPass %s\n"
-        "SSLType None\nAuthMechs LOGIN\n\n"
-        "IMAPStore far\nAccount acc\n\n"
-        "MaildirStore near\nPath %s/\nInbox %s/INBOX\n\n"
-        "Channel ch\nFar :far:\nNear :near:\nPatterns Work\nCreate Near\n"
-        "SyncState *\n" % (g.port, conftest.USERS["erin"][0], local, local))
-
-    def sync():
-        r = subprocess.run(["mbsync", "-c", str(rc), "-a"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=60, cwd=str(tmp_path))
-        assert r.returncode == 0, (r.stdout, r.stderr, g.log())
-
-    sync()
-    got = []
-    for sub in ("new", "cur"):
-        d = local / "Work" / sub
-        if d.exists():
-            got += [p.read_bytes() for p in d.iterdir()]
-    got = [re.sub(rb"(?m)^X-TUID: .*\n", b"", m) for m in got]
-    assert sorted(got) == sorted(m.replace(b"\r\n", b"\n") for m in msgs)
+    mb = helpers.Mbsync(tmp_path, g.port, "erin", conftest.USERS["erin"][0], box="Work")
+    mb.sync(g.log())
+    assert mb.messages() == sorted(helpers.lf(m) for m in msgs)
     # A message written locally goes the other way.
     new = make_message("from the near side")
-    (local / "Work" / "new" / ("%d.near.local" % time.time())).write_bytes(
-        new.replace(b"\r\n", b"\n"))
-    sync()
+    with open(os.path.join(mb.local, "Work", "new", "%d.near.local" % time.time()),
+              "wb") as f:
+        f.write(helpers.lf(new))
+    mb.sync(g.log())
     far = [open(f, "rb").read() for f in maildir_messages(dovecot, "erin", "Work")]
     assert len(far) == 4, far
     assert any(b"Subject: from the near side" in m for m in far)

@@ -17,7 +17,6 @@ import imaplib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 
@@ -269,26 +268,9 @@ def test_courier_mbsync(courier, world, tmp_path):
         pytest.fail("mbsync missing")
     msgs = [put_message(world, "alice", "sync %d" % i) for i in range(3)]
     g = courier()
-    local = tmp_path / "mail"
-    local.mkdir()
-    rc = tmp_path / "mbsyncrc"
-    rc.write_text(
-        "IMAPAccount acc\nHost 127.0.0.1\nPort %d\nUser alice\nPass secret\n"
-        "SSLType None\nAuthMechs LOGIN\n\n"
-        "IMAPStore far\nAccount acc\n\n"
-        "MaildirStore near\nPath %s/\nInbox %s/INBOX\n\n"
-        "Channel ch\nFar :far:\nNear :near:\nPatterns INBOX\nCreate Near\n"
-        "SyncState *\n" % (g.port, local, local))
-    r = subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True,
-                       timeout=60, cwd=str(tmp_path))
-    assert r.returncode == 0, (r.stdout, r.stderr, g.log())
-    got = []
-    for sub in ("new", "cur"):
-        d = local / "INBOX" / sub
-        if d.exists():
-            got += [p.read_bytes() for p in d.iterdir()]
-    got = [re.sub(rb"(?m)^X-TUID: .*\n", b"", m) for m in got]
-    assert sorted(got) == sorted(msgs)
+    mb = helpers.Mbsync(tmp_path, g.port, "alice", "secret")
+    mb.sync(g.log())
+    assert mb.messages() == sorted(msgs)
 
 
 # -- Dovecot: auto means CLIENT_INPUT, no relay ----------------------------------

@@ -19,7 +19,6 @@ import subprocess
 import socket
 import tempfile
 import threading
-import time
 
 import pytest
 
@@ -388,23 +387,6 @@ def test_cyrus_mbsync(start_cyrus_gate, cyrus, tmp_path):
         for msg in msgs:
             m.append("INBOX", None, None, msg)
     g = start_cyrus_gate()
-    local = tmp_path / "mail"
-    local.mkdir()
-    rc = tmp_path / "mbsyncrc"
-    rc.write_text(
-        "IMAPAccount acc\nHost 127.0.0.1\nPort %d\nUser alice\nPass secret\n"
-        "SSLType None\nAuthMechs PLAIN\n\n"
-        "IMAPStore far\nAccount acc\n\n"
-        "MaildirStore near\nPath %s/\nInbox %s/INBOX\n\n"
-        "Channel ch\nFar :far:\nNear :near:\nPatterns INBOX\nCreate Near\n"
-        "SyncState *\n" % (g.port, local, local))
-    r = subprocess.run(["mbsync", "-c", str(rc), "-a"], capture_output=True,
-                       timeout=60, cwd=str(tmp_path))
-    assert r.returncode == 0, (r.stdout, r.stderr, g.log())
-    got = []
-    for sub in ("new", "cur"):
-        d = local / "INBOX" / sub
-        if d.exists():
-            got += [p.read_bytes() for p in d.iterdir()]
-    got = [re.sub(rb"(?m)^X-TUID: .*\n", b"", m) for m in got]
-    assert sorted(got) == sorted(m.replace(b"\r\n", b"\n") for m in msgs)
+    mb = helpers.Mbsync(tmp_path, g.port, "alice", "secret", mech="PLAIN")
+    mb.sync(g.log())
+    assert mb.messages() == sorted(helpers.lf(m) for m in msgs)

@@ -115,21 +115,7 @@ class NginxMail:
     def stop(self):
         if not self.proc:
             return
-        pgid = self.proc.pid
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        helpers.stop_group(self.proc, grace=5)
         self.proc = None
 
 

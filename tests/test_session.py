@@ -4,13 +4,13 @@ super-server: imapgate in front, Dovecot behind."""
 import email.utils
 import imaplib
 import os
-import re
 import shutil
 import subprocess
 
 import pytest
 
 import conftest
+import helpers
 from helpers import GREETING
 
 
@@ -136,24 +136,6 @@ def test_mbsync_pulls_mailbox(start_gate, tmp_path):
     msgs = [make_message("sync %d" % i) for i in range(3)]
     for msg in msgs:
         append_message(g.port, "alice", "secret", msg)
-    local = tmp_path / "mail"
-    local.mkdir()
-    rc = tmp_path / "mbsyncrc"
-    rc.write_text(
-        "IMAPAccount acc\nHost 127.0.0.1\nPort %d\nUser alice\nPass secret\n"
-        "SSLType None\nAuthMechs PLAIN\n\n"
-        "IMAPStore far\nAccount acc\n\n"
-        "MaildirStore near\nPath %s/\nInbox %s/INBOX\n\n"
-        "Channel ch\nFar :far:\nNear :near:\nPatterns INBOX\nCreate Near\n"
-        "SyncState *\n" % (g.port, local, local))
-    r = subprocess.run(["mbsync", "-c", str(rc), "-a"], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=60, cwd=str(tmp_path))
-    assert r.returncode == 0, (r.stdout, r.stderr, g.log())
-    got = []
-    for sub in ("new", "cur"):
-        d = local / "INBOX" / sub
-        if d.exists():
-            got += [p.read_bytes() for p in d.iterdir()]
-    # mbsync stores LF line ends locally and adds an X-TUID header.
-    got = [re.sub(rb"(?m)^X-TUID: .*\n", b"", m) for m in got]
-    assert sorted(got) == sorted(m.replace(b"\r\n", b"\n") for m in msgs)
+    mb = helpers.Mbsync(tmp_path, g.port, "alice", "secret", mech="PLAIN")
+    mb.sync(g.log())
+    assert mb.messages() == sorted(helpers.lf(m) for m in msgs)
