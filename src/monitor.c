@@ -399,7 +399,10 @@ serve_auth(struct monitor *m, struct msg_auth *a, ssize_t n)
 	enum auth_result r;
 	const char *why = "";
 
-	if (n != (ssize_t)sizeof(*a) || !tls_facts_ok(&a->tls) ||
+	/* Exactly the header and the DER bytes it announces. */
+	if (n < (ssize_t)MSG_AUTH_HDR || msg_auth_der(a) == SIZE_MAX ||
+	    (size_t)n != MSG_AUTH_HDR + msg_auth_der(a) ||
+	    !tls_facts_ok(&a->tls) ||
 	    m->failures >= m->cfg->max_attempts ||
 	    !mech_allowed(m->cfg, a->mech) ||
 	    (a->mech == MECH_CRAM_MD5 && m->challenge[0] == '\0') ||

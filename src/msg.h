@@ -63,6 +63,33 @@ struct msg_auth {
 	char	 pass[PASS_MAX + 1];	/* CRAM-MD5: the digest; OAuth: token */
 	struct tls_facts tls;		/* EXTERNAL: user is the authzid */
 };
+/*
+ * MSG_AUTH is this header and the chain's DER bytes, no more: the 16 KiB
+ * of tls.der are neither zeroed, copied nor sent when unused (each page a
+ * fresh session touches is a page fault; issue 14).  The monitor checks
+ * n == MSG_AUTH_HDR + msg_auth_der(a) exactly.
+ */
+#define MSG_AUTH_HDR	offsetof(struct msg_auth, tls.der)
+
+/* The DER bytes the header's ncerts and der_len[] announce, or
+ * SIZE_MAX when they cannot fit: too many certificates, a length past
+ * the buffer, or a length given beyond ncerts. */
+static inline size_t
+msg_auth_der(const struct msg_auth *a)
+{
+	size_t used = 0;
+	uint32_t i;
+
+	if (a->tls.ncerts > TLS_CHAIN_CERTS)
+		return SIZE_MAX;
+	for (i = 0; i < TLS_CHAIN_CERTS; i++) {
+		if (i >= a->tls.ncerts ? a->tls.der_len[i] != 0 :
+		    a->tls.der_len[i] > TLS_CHAIN_BYTES - used)
+			return SIZE_MAX;
+		used += a->tls.der_len[i];
+	}
+	return used;
+}
 
 enum auth_result {
 	AUTH_OK = 1, AUTH_NO, AUTH_TEMPFAIL, AUTH_AUTHZ,

@@ -416,20 +416,26 @@ authenticate(struct session *s, enum auth_mech mech, const char *user,
 	} u;
 	struct msg_auth m;
 	struct msg_auth_result r;
+	size_t der;
 	ssize_t n;
 	int fd;
 
-	memset(&m, 0, sizeof(m));
+	/* The header only: the chain's bytes are copied as long as they are
+	 * (issue 14: no 16 KiB zeroed and sent per login). */
+	memset(&m, 0, MSG_AUTH_HDR);
 	m.type = MSG_AUTH;
 	m.mech = mech;
 	m.authz_mismatch = (uint32_t)authz_mismatch;
 	snprintf(m.tag, sizeof(m.tag), "%s", s->tag);
 	snprintf(m.user, sizeof(m.user), "%s", user);
 	snprintf(m.pass, sizeof(m.pass), "%s", pass);
-	m.tls = s->tf;
-	if (msg_send(s->mon, &m, sizeof(m)) < 0)
+	memcpy(&m.tls, &s->tf, offsetof(struct tls_facts, der));
+	if ((der = msg_auth_der(&m)) == SIZE_MAX)
+		bye(s, R_BYE_INTERNAL, "client chain does not fit");
+	memcpy(m.tls.der, s->tf.der, der);
+	if (msg_send(s->mon, &m, MSG_AUTH_HDR + der) < 0)
 		bye(s, R_BYE_INTERNAL, "monitor gone");
-	explicit_bzero(&m, sizeof(m));
+	explicit_bzero(&m, MSG_AUTH_HDR);	/* the password is in it */
 	n = msg_recv_fd(s->mon, &u, sizeof(u), &fd);
 	if (n == (ssize_t)sizeof(u.connect) && u.type == MSG_CONNECT &&
 	    fd >= 0)

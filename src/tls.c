@@ -932,7 +932,9 @@ tls_client_facts(struct tls_facts *f)
 	int i, n;
 
 	if (!f->active || server_cred == NULL) {
-		memset(f, 0, sizeof(*f));
+		/* All but the DER bytes: ncerts 0 says there are none (and
+		 * the 16 KiB are not touched, issue 14). */
+		memset(f, 0, offsetof(struct tls_facts, der));
 		return;
 	}
 	f->cert = f->verified = 0;

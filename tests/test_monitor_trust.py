@@ -248,3 +248,27 @@ def test_monitor_refuses_messages_with_descriptors_it_did_not_ask_for(start_gate
     ok, text = evil(c, "MSG SIGN %s fds=%d" % (body.hex(), fds))
     assert (ok, text) == (True, "closed"), (ok, text[:80], g.log())
     assert helpers.wait_for(lambda: "descriptor" in g.log(), timeout=3), g.log()
+
+
+# -- issue 14: MSG_AUTH is sent as long as its certificate chain, checked exactly ---
+
+@pytest.mark.parametrize("pad", [0, 1, -1, 16384])
+def test_auth_message_is_exactly_its_header_and_announced_chain(start_gate, dovecot,
+                                                                auth_server, pad):
+    """The session sends MSG_AUTH as the header and the DER bytes its
+    ncerts/der_len announce, not the whole 16 KiB chain buffer.  A message
+    one byte longer or shorter than that -- or the old fixed size -- is
+    refused as malformed and the connection ended; the exact length is
+    answered."""
+    srv = auth_server(default=helpers.auth_ok(dovecot.port))
+    g = start_http(start_gate, dovecot, srv, evil=True)
+    c = g.connect()
+    ok, text = evil(c, "AUTH alice secret pad=%d" % pad)
+    if pad == 0:
+        assert ok and text.startswith("result="), (ok, text, g.log())
+        assert srv.count() == 1, g.log()
+        assert "malformed AUTH" not in g.log(), g.log()
+    else:
+        assert (ok, text) == (True, "closed"), (ok, text[:80], g.log())
+        assert helpers.wait_for(lambda: "malformed AUTH" in g.log(), timeout=3), g.log()
+        assert srv.count() == 0, srv.requests

@@ -355,6 +355,7 @@ evil_auth_field(struct msg_auth *a, const char *name, const char *value)
 	evil_unescape(v);
 	if (strcmp(name, "tls.der") == 0) {
 		a->tls.ncerts = 0;
+		memset(a->tls.der_len, 0, sizeof(a->tls.der_len));
 		for (f = strtok_r(v, ",", &save); f != NULL;
 		    f = strtok_r(NULL, ",", &save)) {
 			const unsigned char *d = evil_file(f + (*f == '@'),
@@ -397,7 +398,7 @@ rewrite_one(void *m, size_t len, const char *name, const char *value)
 
 	memcpy(&type, m, sizeof(type));
 	if (strncmp(name, "auth.", 5) == 0) {
-		if (type != MSG_AUTH || len != sizeof(struct msg_auth))
+		if (type != MSG_AUTH || len < MSG_AUTH_HDR)
 			return 0;
 		return evil_auth_field(m, name + 5, value) == 0;
 	}
@@ -465,6 +466,7 @@ sendmsg(int fd, const struct msghdr *mh, int flags)
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 ||
 	    v != SOCK_SEQPACKET)
 		return real_sendmsg(fd, mh, flags);
+	memset(copy, 0, sizeof(copy));
 	memcpy(copy, mh->msg_iov[0].iov_base, mh->msg_iov[0].iov_len);
 	snprintf(spec, sizeof(spec), "%s", rewrite);
 	for (line = strtok_r(spec, "\n", &save); line != NULL;
@@ -487,8 +489,20 @@ sendmsg(int fd, const struct msghdr *mh, int flags)
 	m2 = *mh;
 	iov.iov_base = copy;
 	iov.iov_len = mh->msg_iov[0].iov_len;
+	/* A rewritten MSG_AUTH is as long as its chain now says, as the
+	 * session would send it (a chain that does not fit: all of it). */
+	if (iov.iov_len >= MSG_AUTH_HDR && *(uint32_t *)(void *)copy ==
+	    MSG_AUTH) {
+		size_t der = msg_auth_der((struct msg_auth *)(void *)copy);
+
+		iov.iov_len = der == SIZE_MAX ? sizeof(struct msg_auth) :
+		    MSG_AUTH_HDR + der;
+	}
 	m2.msg_iov = &iov;
-	return real_sendmsg(fd, &m2, flags);
+	/* The session is told it sent what it meant to. */
+	if (real_sendmsg(fd, &m2, flags) < 0)
+		return -1;
+	return (ssize_t)mh->msg_iov[0].iov_len;
 }
 
 /* -- the actions --------------------------------------------------------- */
@@ -836,6 +850,8 @@ act_auth(struct evil_ctx *x)
 	static struct msg_auth a;
 	static struct msg_auth_result r;
 	ssize_t n;
+	long pad = 0;
+	size_t len;
 	char *eq;
 	int i;
 
@@ -855,12 +871,24 @@ act_auth(struct evil_ctx *x)
 			return;
 		}
 		*eq = '\0';
+		/* pad=N: N bytes more (or fewer) than the exact length. */
+		if (strcmp(x->argv[i], "pad") == 0) {
+			pad = strtol(eq + 1, NULL, 0);
+			continue;
+		}
 		if (evil_auth_field(&a, x->argv[i], eq + 1) < 0) {
 			evil_err(x, "unknown field or file: %s", x->argv[i]);
 			return;
 		}
 	}
-	n = evil_transact(&a, sizeof(a), 0, &r, sizeof(r), 10000);
+	len = msg_auth_der(&a) == SIZE_MAX ? sizeof(a) :
+	    MSG_AUTH_HDR + msg_auth_der(&a);
+	if (pad < -(long)len || pad > (long)(sizeof(a) - len)) {
+		evil_err(x, "pad out of range");
+		return;
+	}
+	n = evil_transact(&a, (size_t)((long)len + pad), 0, &r, sizeof(r),
+	    10000);
 	if (n == (ssize_t)sizeof(r)) {
 		r.text[sizeof(r.text) - 1] = '\0';
 		evil_ok(x, "result=%u close=%u text=%s", r.result, r.close,
