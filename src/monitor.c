@@ -577,6 +577,19 @@ exec_reads_client_input(const struct config *c)
 
 static void drop_privileges(struct monitor *m);
 
+/* The session line, one per connection that logged in: what the relay
+ * moved each way (in: from the client), how long, how it ended, and how
+ * it was carried (" relay=yes", " tls=yes" or ""). */
+static void
+log_session_end(const struct monitor *m, unsigned long long in,
+    unsigned long long out, const char *end, const char *how)
+{
+	log_info("session: user=\"%s\" ip=%s backend=%s in=%llu out=%llu "
+	    "duration=%.3f end=%s%s", m->logname, m->conn.peer_ip,
+	    m->backend[0] ? m->backend : "exec", in, out,
+	    seconds_since(&m->born), end, how);
+}
+
 /* relay_run() takes the pending bytes into its own buffer. */
 _Static_assert(RELAY_BUFFER >= CLIENT_BUFFER_MAX,
     "the relay buffer holds what the session read past the login");
@@ -600,9 +613,7 @@ handoff_relay(struct monitor *m, const struct msg_handoff *h)
 	relay_run(m->conn.in, m->conn.out, fd, h->data, h->len,
 	    (const unsigned char *)"", 0, m->cfg->proxy_timeout, &st);
 	close(fd);
-	log_info("session: user=\"%s\" ip=%s backend=exec in=%llu out=%llu "
-	    "duration=%.3f end=%s relay=yes", m->logname, m->conn.peer_ip,
-	    st.c2b, st.b2c, seconds_since(&m->born), st.end);
+	log_session_end(m, st.c2b, st.b2c, st.end, " relay=yes");
 	monitor_finish();
 }
 
@@ -662,9 +673,7 @@ serve_relay(struct monitor *m, struct msg_relay *r, ssize_t n, int bfd)
 	relay_run(m->conn.in, m->conn.out, bfd, r->data, r->client_len,
 	    r->data + r->client_len, r->backend_len, m->cfg->proxy_timeout,
 	    &st);
-	log_info("session: user=\"%s\" ip=%s backend=%s in=%llu out=%llu "
-	    "duration=%.3f end=%s", m->logname, m->conn.peer_ip, m->backend,
-	    st.c2b, st.b2c, seconds_since(&m->born), st.end);
+	log_session_end(m, st.c2b, st.b2c, st.end, "");
 	_exit(0);
 }
 
@@ -688,11 +697,7 @@ serve_relay_end(struct monitor *m, struct msg_relay_end *e, ssize_t n)
 		log_fatal("monitor: malformed RELAY_END message");
 	/* The session's word: escaped for the log like client bytes. */
 	log_escape(end, sizeof(end), e->end, strlen(e->end));
-	log_info("session: user=\"%s\" ip=%s backend=%s in=%llu out=%llu "
-	    "duration=%.3f end=%s tls=yes", m->logname, m->conn.peer_ip,
-	    m->backend[0] ? m->backend : "exec",
-	    (unsigned long long)e->c2b, (unsigned long long)e->b2c,
-	    seconds_since(&m->born), end);
+	log_session_end(m, e->c2b, e->b2c, end, " tls=yes");
 	close(m->fd);
 	monitor_finish();
 }
