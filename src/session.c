@@ -10,6 +10,8 @@
  * The session owns no secrets: credentials go to the monitor and are wiped.
  */
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include "cidr.h"
 #include "clock.h"
 #include "imap_parse.h"
+#include "listener.h"
 #include "log.h"
 #include "msg.h"
 #include "proxy.h"
@@ -55,6 +58,7 @@
 #define OAUTHBEARER_ERROR "{\"status\":\"invalid_token\",\"schemes\":\"bearer\"}"
 #define XOAUTH2_ERROR	"{\"status\":\"401\",\"schemes\":\"bearer\"}"
 #define R_BYE_IDLE	"* BYE Autologout; idle for too long\r\n"
+#define R_BYE_SHUTDOWN	"* BYE Server shutting down\r\n"
 #define R_BYE_ERRORS	"* BYE Too many invalid commands\r\n"
 #define R_BYE_FAILURES	"* BYE Too many authentication failures\r\n"
 #define R_BYE_REFUSED	"* BYE Authentication refused\r\n"
@@ -158,6 +162,35 @@ consume(struct session *s, size_t n)
 }
 
 
+/* Listener mode: the listener's stop pipe (listener_stop_fd()), which
+ * hangs up when it stops; -1 otherwise. */
+static int stop_fd = -1;
+
+/*
+ * chan_wait(), and in listener mode the listener's stop too: a client
+ * that has not logged in is told at once, not left to its timeout.
+ * 1 client bytes, 0 timeout, -1 error.
+ */
+static int
+client_wait(struct session *s, long ms)
+{
+	struct pollfd p[2];
+	int r;
+
+	if (stop_fd < 0 || chan_pending(&s->ch) > 0)
+		return chan_wait(&s->ch, ms);
+	p[0].fd = s->ch.in;
+	p[1].fd = stop_fd;
+	p[0].events = p[1].events = POLLIN;
+	p[0].revents = p[1].revents = 0;
+	do
+		r = poll(p, 2, ms > INT_MAX ? INT_MAX : (int)ms);
+	while (r < 0 && errno == EINTR);
+	if (r > 0 && p[1].revents != 0)
+		bye(s, R_BYE_SHUTDOWN, "listener stopped");
+	return r;
+}
+
 /* Wait for client bytes, within the idle timeout and the phase deadline. */
 static void
 session_fill(struct session *s)
@@ -175,7 +208,7 @@ session_fill(struct session *s)
 		wait = ms_left(&s->deadline);
 		if (wait > ms_left(&idle))
 			wait = ms_left(&idle);
-		if (wait <= 0 || (r = chan_wait(&s->ch, wait)) == 0)
+		if (wait <= 0 || (r = client_wait(s, wait)) == 0)
 			bye(s, R_BYE_IDLE, "timeout");
 		if (r < 0)
 			session_exit(s, 1, "poll error");
@@ -1014,6 +1047,7 @@ session_run(const struct config *cfg, const struct conn *conn_in,
 	s.ch.in = conn.in;
 	s.ch.out = conn.out;
 	tls_sign_via(monitor_fd);
+	stop_fd = listener_stop_fd();
 	s.buf = session_buf;
 	s.size = cfg->client_buffer;
 	s.mode = M_CMD;
