@@ -190,15 +190,16 @@ on_signal(int sig)
 static int
 retire_spares(pid_t *spare)
 {
-	int fresh[2], i;
+	int fresh[2], i, old = gen_pipe[1];
 
 	if (pipe2(fresh, O_CLOEXEC) < 0) {
 		log_warn("reload: pipe: %s; the waiting spares keep the old "
 		    "configuration", strerror(errno));
 		return -1;
 	}
+	/* Hung up: the waiting spares leave (listener_accept). */
+	close(old);
 	close(gen_pipe[0]);
-	close(gen_pipe[1]);
 	gen_pipe[0] = fresh[0];
 	gen_pipe[1] = fresh[1];
 	for (i = 0; i < LISTEN_SPARES; i++)
