@@ -194,8 +194,16 @@ static int
 reload(const struct config **cfgp)
 {
 	char err[CONFIG_ERR_MAX], err2[CONFIG_ERR_MAX];
-	int next = !cur;
+	int next = !cur, snap, old;
 
+	/* One copy of the file for the check, this load and every monitor's
+	 * secrets: an edit meanwhile is the next reload's. */
+	if ((snap = config_snapshot(conf_path, err, sizeof(err))) < 0) {
+		log_err("reload failed, the configuration in use stays: %s",
+		    err);
+		return -1;
+	}
+	old = config_snapshot_use(snap);
 	if (reload_check(err, sizeof(err)) < 0)
 		goto failed;
 	config_free(&cfgs[next]);
@@ -217,9 +225,13 @@ reload(const struct config **cfgp)
 	cur = next;
 	secrets_for = &cfgs[cur];
 	*cfgp = &cfgs[cur];
+	if (old >= 0)
+		close(old);
 	log_info("reloaded %s: new connections use it", conf_path);
 	return 0;
 failed:
+	config_snapshot_use(old);
+	close(snap);
 	log_err("reload failed, the configuration in use stays: %s", err);
 	return -1;
 }
@@ -242,6 +254,9 @@ fork_session(int sp[2])
 		kill(pid, SIGKILL);
 		log_fatal("%s", err);
 	}
+	/* Listener mode: the file's text, secrets and all, is no business
+	 * of a session, nor of a monitor that has its secrets. */
+	config_snapshot_close();
 	return pid;
 }
 
@@ -347,7 +362,7 @@ main(int argc, char *argv[])
 	const struct config *serving;
 	char err[CONFIG_ERR_MAX];
 	const char *path = CONFIG_PATH, *listen_on = NULL;
-	int opt, test = 0, lfd = -1, taken = -1;
+	int opt, test = 0, lfd = -1, taken = -1, snap;
 
 	while ((opt = getopt(argc, argv, "c:L:tVh")) != -1) {
 		switch (opt) {
@@ -406,6 +421,14 @@ main(int argc, char *argv[])
 	 * listening socket's, which is every connection's. */
 	conf_path = path;
 	conf_port = lfd == -1 ? atoi(conn.local_port) : conn_local_port(lfd);
+	/* A listener keeps the text it loaded, for its monitors' secrets. */
+	if (lfd >= 0) {
+		if ((snap = config_snapshot(path, err, sizeof(err))) < 0) {
+			log_err("%s", err);
+			return 1;
+		}
+		config_snapshot_use(snap);
+	}
 	if (config_load_public(cfg, path, conf_port, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;

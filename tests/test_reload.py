@@ -208,10 +208,42 @@ def test_reload_keeps_secrets_out_of_the_listener(start_proxy, dovecot,
     assert seen, sessions
     for s in seen:
         assert not holds(s), "session %d holds it" % s
+    for s in seen:
+        fds = _fd_targets(s)
+        assert not [t for t in fds if "memfd:" in t], (s, fds)
     c.sendline("a LOGIN alice secret")
     c.expect_prefix("a OK")
     c.sendline("b LOGOUT")
     c.expect("* BYE Logging out")
+
+    # A broken file with the secrets in it: the reload fails, and the
+    # monitors forked after it still read their secrets from the file as
+    # it was loaded, not as it is now (every spare would die on it).
+    settings["greeting"] = "broken"
+    settings["timeout"] = "sixty"
+    _rewrite(g, **settings)
+    os.kill(listener, signal.SIGHUP)
+    assert helpers.wait_for(lambda: "reload failed" in g.log(), timeout=5), g.log()
+    for i in range(4):                    # past the spares of before
+        c = g.connect()
+        assert c.greeting.endswith(b"] reloaded"), c.greeting
+        c.sendline("a%d LOGIN alice secret" % i)
+        c.expect_prefix("a%d OK" % i)
+        c.close()
+
+
+def _fd_targets(pid):
+    d = "/proc/%d/fd" % pid
+    out = []
+    try:
+        for fd in os.listdir(d):
+            try:
+                out.append(os.readlink(os.path.join(d, fd)))
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
 
 
 # -- stop: SIGTERM ------------------------------------------------------------
