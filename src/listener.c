@@ -22,10 +22,11 @@
  *   - the generation pipe, which the spares waiting in accept() watch: a
  *     reload closes it, they leave without a client, and new spares are
  *     forked from the new configuration;
- *   - the stop pipe, which every connection process has until its client
- *     logs in: the listener closes it (at SIGTERM, or when it dies), the
- *     spares leave and a session that has not logged in says BYE.  A
- *     logged-in connection never looks at it: it runs to its end.
+ *   - the stop pipe, which every monitor has until its client logs in:
+ *     the listener closes it (at SIGTERM, or when it dies), the spares
+ *     leave, and a monitor whose client has not logged in tells its
+ *     session (SIGUSR1), which says BYE.  A logged-in connection never
+ *     looks at it: it runs to its end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -485,9 +486,6 @@ listener_logged_in(void)
 	/* Nothing else to say: the listener frees the slot at the end, and
 	 * its stop is no concern of a logged-in connection. */
 	listener_forget();
-	if (stop_pipe[0] >= 0)
-		close(stop_pipe[0]);
-	stop_pipe[0] = -1;
 }
 
 int
@@ -499,10 +497,13 @@ listener_stop_fd(void)
 void
 listener_forget(void)
 {
-	/* The session's is closed here; reloads are the listener's. */
+	/* Reloads and the stop are the listener's and the monitor's: a
+	 * session holds nothing but its client and its monitor. */
 	if (gen_pipe[0] >= 0)
 		close(gen_pipe[0]);
-	gen_pipe[0] = -1;
+	if (stop_pipe[0] >= 0)
+		close(stop_pipe[0]);
+	gen_pipe[0] = stop_pipe[0] = -1;
 	if (table != NULL)
 		(void)munmap(table, nslots * sizeof(*table));
 	table = NULL;

@@ -28,7 +28,7 @@ int listener_run(const struct config **cfg, int lfd,
  * -1 when the spare's session (on fd session) has ended first, or -2
  * when the listener reloads or stops (no client taken). */
 int listener_accept(int lfd, int session);
-/* In a connection process before its login: a descriptor that turns
+/* In a monitor before its client's login: a descriptor that turns
  * readable (hang-up) when the listener stops.  -1 outside listener mode
  * and after the login. */
 int listener_stop_fd(void);

@@ -300,9 +300,16 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 	char err[CONFIG_ERR_MAX];
 	struct conn conn;
 	const char *bye;
+	sigset_t usr1, old;
 	int sp[2], fd;
 	pid_t pid;
 
+	/* The listener's stop reaches the session as SIGUSR1 from its
+	 * monitor: blocked from its first instruction until it waits for its
+	 * client (session.c), so none is lost or kills it. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old);
 	if ((pid = fork_session(sp)) == 0) {
 		close(lfd);
 		close(taken);
@@ -318,6 +325,8 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 		mc.conn.in = mc.conn.out = fd;
 		session_run(cfg, &mc.conn, sp[1]);
 	}
+	/* Not the monitor's, nor a mail server's it execs. */
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (tls_load_keys(cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		/* Not a fork a second for ever from the listener. */

@@ -10,8 +10,8 @@
  * The session owns no secrets: credentials go to the monitor and are wiped.
  */
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +26,6 @@
 #include "cidr.h"
 #include "clock.h"
 #include "imap_parse.h"
-#include "listener.h"
 #include "log.h"
 #include "msg.h"
 #include "proxy.h"
@@ -162,31 +161,39 @@ consume(struct session *s, size_t n)
 }
 
 
-/* Listener mode: the listener's stop pipe (listener_stop_fd()), which
- * hangs up when it stops; -1 otherwise. */
-static int stop_fd = -1;
+/* Listener mode: the monitor's word (SIGUSR1) that the listener stopped.
+ * The signal is blocked but while client_wait() waits (wait_mask), so it
+ * interrupts no write and no handshake, and is never lost. */
+static volatile sig_atomic_t stopping;
+static sigset_t wait_mask;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
 
 /*
- * chan_wait(), and in listener mode the listener's stop too: a client
- * that has not logged in is told at once, not left to its timeout.
- * 1 client bytes, 0 timeout, -1 error.
+ * chan_wait(), and SIGUSR1: a client that has not logged in is told of
+ * the listener's stop at once, not left to its timeout.  1 client bytes,
+ * 0 timeout, -1 error.
  */
 static int
 client_wait(struct session *s, long ms)
 {
-	struct pollfd p[2];
+	struct pollfd p = { s->ch.in, POLLIN, 0 };
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 	int r;
 
-	if (stop_fd < 0 || chan_pending(&s->ch) > 0)
-		return chan_wait(&s->ch, ms);
-	p[0].fd = s->ch.in;
-	p[1].fd = stop_fd;
-	p[0].events = p[1].events = POLLIN;
-	p[0].revents = p[1].revents = 0;
+	if (stopping)
+		bye(s, R_BYE_SHUTDOWN, "listener stopped");
+	if (chan_pending(&s->ch) > 0)
+		return 1;
 	do
-		r = poll(p, 2, ms > INT_MAX ? INT_MAX : (int)ms);
-	while (r < 0 && errno == EINTR);
-	if (r > 0 && p[1].revents != 0)
+		r = ppoll(&p, 1, &ts, &wait_mask);
+	while (r < 0 && errno == EINTR && !stopping);
+	if (stopping)
 		bye(s, R_BYE_SHUTDOWN, "listener stopped");
 	return r;
 }
@@ -1047,7 +1054,11 @@ session_run(const struct config *cfg, const struct conn *conn_in,
 	s.ch.in = conn.in;
 	s.ch.out = conn.out;
 	tls_sign_via(monitor_fd);
-	stop_fd = listener_stop_fd();
+	/* Blocked since the fork (serve_spare()): a stop signalled before
+	 * this point waits for the first client_wait(). */
+	signal(SIGUSR1, on_stop);
+	sigprocmask(SIG_BLOCK, NULL, &wait_mask);
+	sigdelset(&wait_mask, SIGUSR1);
 	s.buf = session_buf;
 	s.size = cfg->client_buffer;
 	s.mode = M_CMD;
