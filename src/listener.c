@@ -25,7 +25,7 @@
  *   - the stop pipe, which every monitor has until its client logs in:
  *     the listener closes it (at SIGTERM, or when it dies), the spares
  *     leave, and a monitor whose client has not logged in tells its
- *     session (SIGUSR1), which says BYE.  A logged-in connection never
+ *     session (SIGCONT), which says BYE.  A logged-in connection never
  *     looks at it: it runs to its end.
  */
 #include <errno.h>

@@ -300,16 +300,16 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 	char err[CONFIG_ERR_MAX];
 	struct conn conn;
 	const char *bye;
-	sigset_t usr1, old;
+	sigset_t cont, old;
 	int sp[2], fd;
 	pid_t pid;
 
-	/* The listener's stop reaches the session as SIGUSR1 from its
+	/* The listener's stop reaches the session as SIGCONT from its
 	 * monitor: blocked from its first instruction until it waits for its
-	 * client (session.c), so none is lost or kills it. */
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, &old);
+	 * client (session.c), so none is lost or taken for nothing. */
+	sigemptyset(&cont);
+	sigaddset(&cont, SIGCONT);
+	sigprocmask(SIG_BLOCK, &cont, &old);
 	if ((pid = fork_session(sp)) == 0) {
 		close(lfd);
 		close(taken);

@@ -769,7 +769,9 @@ serve_client_addr(struct monitor *m, struct msg_client_addr *a, ssize_t n)
 /*
  * Listener mode, before the login: wait for the session's next message
  * and for the listener's stop (its pipe hangs up), which the session is
- * told of (SIGUSR1: it says BYE to its client and ends).  Once only.
+ * told of: it says BYE to its client and ends.  By SIGCONT, the one
+ * signal the kernel lets a process send another user's process in its
+ * own session without CAP_KILL, which the units do not keep.  Once only.
  */
 static void
 await_session(int fd, int *told)
@@ -785,7 +787,7 @@ await_session(int fd, int *told)
 		;
 	if (p[1].revents != 0) {
 		*told = 1;
-		kill(session_pid, SIGUSR1);
+		kill(session_pid, SIGCONT);
 	}
 }
 

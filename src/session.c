@@ -161,7 +161,7 @@ consume(struct session *s, size_t n)
 }
 
 
-/* Listener mode: the monitor's word (SIGUSR1) that the listener stopped.
+/* Listener mode: the monitor's word (SIGCONT) that the listener stopped.
  * The signal is blocked but while client_wait() waits (wait_mask), so it
  * interrupts no write and no handshake, and is never lost. */
 static volatile sig_atomic_t stopping;
@@ -175,7 +175,7 @@ on_stop(int sig)
 }
 
 /*
- * chan_wait(), and SIGUSR1: a client that has not logged in is told of
+ * chan_wait(), and SIGCONT: a client that has not logged in is told of
  * the listener's stop at once, not left to its timeout.  1 client bytes,
  * 0 timeout, -1 error.
  */
@@ -1056,9 +1056,9 @@ session_run(const struct config *cfg, const struct conn *conn_in,
 	tls_sign_via(monitor_fd);
 	/* Blocked since the fork (serve_spare()): a stop signalled before
 	 * this point waits for the first client_wait(). */
-	signal(SIGUSR1, on_stop);
+	signal(SIGCONT, on_stop);
 	sigprocmask(SIG_BLOCK, NULL, &wait_mask);
-	sigdelset(&wait_mask, SIGUSR1);
+	sigdelset(&wait_mask, SIGCONT);
 	s.buf = session_buf;
 	s.size = cfg->client_buffer;
 	s.mode = M_CMD;
