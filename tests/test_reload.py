@@ -246,6 +246,41 @@ def _fd_targets(pid):
     return out
 
 
+def test_reload_rotates_the_ticket_key(start_gate, world, certs):
+    """The session-ticket key file is read again too: a ticket made before
+    the key changed no longer resumes after the reload (a full handshake,
+    which works); one made after does."""
+    tkey = os.path.join(world.root, "ticket.key")
+    shutil.copyfile(certs.ticket_key, tkey)
+    os.chmod(tkey, 0o600)
+    settings = tls_settings(certs, ssl=True, ssl_session_ticket_key=tkey)
+    g = start_gate(mode="listen", **settings)
+    ctx = helpers.tls_context(certs.ca)
+
+    def session():
+        c = g.connect_tls(ctx)
+        s = c.sock.session
+        c.close()
+        assert s is not None and s.has_ticket
+        return s
+
+    def resumed(s):
+        c = g.connect_tls(ctx, session=s)
+        try:
+            return c.sock.session_reused
+        finally:
+            c.close()
+
+    old = session()
+    assert resumed(old)
+    shutil.copyfile(certs.ticket_key2, tkey + ".new")
+    os.rename(tkey + ".new", tkey)
+    os.kill(_listener_pid(g), signal.SIGHUP)
+    assert helpers.wait_for(lambda: "reloaded " in g.log(), timeout=5), g.log()
+    assert not resumed(old)
+    assert resumed(session())
+
+
 # -- stop: SIGTERM ------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", LISTEN_MODES)
