@@ -88,6 +88,7 @@
 #define LISTEN_RESPAWN_MS	1000	/* the least a spare lives: no fork loop */
 #define LISTEN_REAP_MS		200	/* reap exited children this often */
 #define LISTEN_SPARES		2	/* connection processes waiting ahead */
+#define LISTEN_STOP_MS		1000	/* SIGTERM: the most to wait for spares */
 
 /* Auth services. */
 #define CHECKPW_ARGS_MAX	16	/* auth.checkpassword argv */

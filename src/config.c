@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -1103,6 +1105,61 @@ config_load(struct config *c, const char *path, char *err, size_t errsize)
 
 /* The file's text: a buffer of our own, wiped after every parse. */
 static char text[CONFIG_FILE_MAX + 1];
+static int snapshot_fd = -1;	/* config_snapshot_use() */
+
+int
+config_snapshot(const char *path, char *err, size_t errsize)
+{
+	ssize_t n;
+	size_t len = 0;
+	int in, fd;
+
+	if ((in = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(err, errsize, "%s: cannot read the file", path);
+		return -1;
+	}
+	if ((fd = memfd_create("imapgate.conf", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING)) < 0) {
+		snprintf(err, errsize, "%s: memfd_create: %s", path,
+		    strerror(errno));
+		close(in);
+		return -1;
+	}
+	/* The kernel copies: the text never passes through this process's
+	 * memory (the listener's, which its sessions inherit). */
+	while (len <= CONFIG_FILE_MAX && ((n = sendfile(fd, in, NULL,
+	    CONFIG_FILE_MAX + 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0)
+			len += (size_t)n;
+	close(in);
+	if (n < 0) {
+		snprintf(err, errsize, "%s: cannot read the file: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* What the monitors will read is what was checked. */
+	(void)fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+	    F_SEAL_WRITE | F_SEAL_SEAL);
+	return fd;
+}
+
+int
+config_snapshot_use(int fd)
+{
+	int old = snapshot_fd;
+
+	snapshot_fd = fd;
+	return old;
+}
+
+void
+config_snapshot_close(void)
+{
+	if (snapshot_fd >= 0)
+		close(snapshot_fd);
+	snapshot_fd = -1;
+}
 
 static ssize_t
 read_text(const char *path, char *err, size_t errsize)
@@ -1111,16 +1168,25 @@ read_text(const char *path, char *err, size_t errsize)
 	size_t len = 0;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	/* A snapshot (listener mode): the text as validated, not the file
+	 * on disk, which may have changed since. */
+	if ((fd = snapshot_fd) >= 0) {
+		while (len < sizeof(text) && ((n = pread(fd, text + len,
+		    sizeof(text) - len, (off_t)len)) > 0 ||
+		    (n < 0 && errno == EINTR)))
+			if (n > 0)
+				len += (size_t)n;
+	} else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		snprintf(err, errsize, "%s: cannot read the file", path);
 		return -1;
+	} else {
+		while (len < sizeof(text) &&
+		    ((n = read(fd, text + len, sizeof(text) - len)) > 0 ||
+		    (n < 0 && errno == EINTR)))
+			if (n > 0)
+				len += (size_t)n;
+		close(fd);
 	}
-	while (len < sizeof(text) &&
-	    ((n = read(fd, text + len, sizeof(text) - len)) > 0 ||
-	    (n < 0 && errno == EINTR)))
-		if (n > 0)
-			len += (size_t)n;
-	close(fd);
 	if (n < 0) {
 		snprintf(err, errsize, "%s: cannot read the file", path);
 		explicit_bzero(text, len);

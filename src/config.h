@@ -124,6 +124,21 @@ int config_load_public(struct config *c, const char *path, int port,
  * (for the same path and port) in place of the placeholders.  0 or -1. */
 int config_load_secrets(struct config *c, char *err, size_t errsize);
 
+/*
+ * Listener mode: loads read the file's text from a snapshot rather than
+ * from path, so that what a monitor reads (its secrets, after the fork)
+ * is what the listener checked and loaded, whatever the file on disk
+ * says now.  config_snapshot(): a sealed memfd holding the file, copied
+ * by the kernel (the secrets never pass through the caller's memory), or
+ * -1 with err.  config_snapshot_use(): loads read fd from now on (-1:
+ * the file again); the one used before is returned, not closed.
+ * config_snapshot_close(): close the one in use (a session, and a monitor
+ * once it has its secrets: neither may keep a way to the file's text).
+ */
+int config_snapshot(const char *path, char *err, size_t errsize);
+int config_snapshot_use(int fd);
+void config_snapshot_close(void);
+
 /* Free what config_load() allocated (a long-lived process never needs
  * to; tests do). */
 void config_free(struct config *c);

@@ -15,6 +15,18 @@
  * accepting at once from one source each see the other, so a limit can
  * refuse one too many, never admit one.  The session never sees the table
  * (it is unmapped before the sandbox), nor does a mail server (exec).
+ *
+ * Reload (SIGHUP) and stop (SIGTERM, SIGINT) go through two pipes whose
+ * write ends only the listener holds, so that a child learns of them by
+ * a hang-up it polls for, with no signal to race against an accept():
+ *   - the generation pipe, which the spares waiting in accept() watch: a
+ *     reload closes it, they leave without a client, and new spares are
+ *     forked from the new configuration;
+ *   - the stop pipe, which every monitor has until its client logs in:
+ *     the listener closes it (at SIGTERM, or when it dies), the spares
+ *     leave, and a monitor whose client has not logged in tells its
+ *     session (SIGCONT), which says BYE.  A logged-in connection never
+ *     looks at it: it runs to its end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +77,9 @@ static size_t nslots;
 static struct slot *mine;	/* in a connection process */
 static int max_connections;	/* the configuration's, or less */
 static struct timespec born;	/* of this spare */
+/* [0] the children's (read), [1] the listener's alone (write). */
+static int gen_pipe[2] = { -1, -1 }, stop_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t got_hup, got_term;
 
 int
 listener_open(const char *spec, char *err, size_t errsize)
@@ -162,26 +177,123 @@ connections_possible(const struct config *cfg)
 	return (int)most;
 }
 
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+}
+
+/* Forget the spares of the current generation: they leave by themselves
+ * (the pipe they watch closes) and are reaped as any child. */
+static int
+retire_spares(pid_t *spare)
+{
+	int fresh[2], i, old = gen_pipe[1];
+
+	if (pipe2(fresh, O_CLOEXEC) < 0) {
+		log_warn("reload: pipe: %s; the waiting spares keep the old "
+		    "configuration", strerror(errno));
+		return -1;
+	}
+	/* Hung up: the waiting spares leave (listener_accept). */
+	close(old);
+	close(gen_pipe[0]);
+	gen_pipe[0] = fresh[0];
+	gen_pipe[1] = fresh[1];
+	for (i = 0; i < LISTEN_SPARES; i++)
+		spare[i] = 0;
+	return 0;
+}
+
+/* max_connections for cfg, within the table mapped at the start. */
+static void
+set_max_connections(const struct config *cfg)
+{
+	max_connections = connections_possible(cfg);
+	if ((size_t)max_connections + LISTEN_SPARES > nslots) {
+		log_warn("max_connections %d: the listener's table holds %d "
+		    "until a restart", max_connections,
+		    (int)(nslots - LISTEN_SPARES));
+		max_connections = (int)(nslots - LISTEN_SPARES);
+	}
+}
+
+/*
+ * SIGTERM: the listening socket closes now -- here, and in the spares,
+ * which leave when the stop pipe closes (waited for, so that a connect
+ * after this process is gone is refused, not queued).  Connection
+ * processes are left alone: pre-auth sessions see the same pipe close
+ * and say BYE, logged-in ones run to their end.  No return.
+ */
+static void
+stop(int lfd, pid_t *spare, int spares)
+{
+	struct timespec until, tick = { 0, 10 * 1000000L };
+	pid_t pid;
+
+	close(lfd);
+	close(stop_pipe[1]);
+	close(gen_pipe[1]);
+	deadline_after(&until, NULL, LISTEN_STOP_MS / 1000.0);
+	while (spares > 0 && ms_left(&until) > 0) {
+		while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+			spares -= spare_gone(spare, LISTEN_SPARES, pid);
+		if (spares > 0)
+			nanosleep(&tick, NULL);
+	}
+	log_info("stopped: no new connections; those running continue");
+	_exit(0);
+}
+
 int
-listener_run(const struct config *cfg, int *taken)
+listener_run(const struct config **cfgp, int lfd,
+    int (*reload)(const struct config **), int *taken)
 {
 	pid_t spare[LISTEN_SPARES] = { 0 }, pid;
+	struct timespec reap = { 0, LISTEN_REAP_MS * 1000000L };
+	struct sigaction sa;
+	sigset_t block, old;
 	struct pollfd pfd;
 	struct slot *s;
 	int children = 0, spares = 0, pp[2], i;
 
-	max_connections = connections_possible(cfg);
+	max_connections = connections_possible(*cfgp);
 	/* Spares are not connections: they wait on top of the limit. */
 	nslots = (size_t)max_connections + LISTEN_SPARES;
 	table = mmap(NULL, nslots * sizeof(*table), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (table == MAP_FAILED)
 		log_fatal("mmap: %s", strerror(errno));
-	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    pipe2(gen_pipe, O_CLOEXEC) < 0 || pipe2(stop_pipe, O_CLOEXEC) < 0)
 		log_fatal("pipe: %s", strerror(errno));
+	/* Blocked but while this process waits (ppoll): a signal is seen
+	 * at once, and never in the middle of a fork. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	pfd.fd = pp[0];
 	pfd.events = POLLIN;
 	for (;;) {
+		if (got_term)
+			stop(lfd, spare, spares);
+		if (got_hup) {
+			got_hup = 0;
+			if (reload(cfgp) == 0 && retire_spares(spare) == 0) {
+				spares = 0;
+				set_max_connections(*cfgp);
+			}
+		}
 		while (children > 0 && (pid = waitpid(-1, NULL, WNOHANG)) > 0) {
 			children--;
 			slot_free(pid);
@@ -193,6 +305,13 @@ listener_run(const struct config *cfg, int *taken)
 		while (spares < LISTEN_SPARES && (s = slot_take()) != NULL) {
 			if ((pid = fork()) == 0) {
 				close(pp[0]);
+				close(gen_pipe[1]);
+				close(stop_pipe[1]);
+				gen_pipe[1] = stop_pipe[1] = -1;
+				signal(SIGHUP, SIG_DFL);
+				signal(SIGTERM, SIG_DFL);
+				signal(SIGINT, SIG_DFL);
+				sigprocmask(SIG_SETMASK, &old, NULL);
 				*taken = pp[1];
 				mine = s;
 				clock_gettime(CLOCK_MONOTONIC, &born);
@@ -210,29 +329,36 @@ listener_run(const struct config *cfg, int *taken)
 			spares++;
 			children++;
 		}
-		/* Wake now and then to reap. */
-		(void)poll(&pfd, 1, LISTEN_REAP_MS);
+		/* Wake now and then to reap, and at a signal. */
+		(void)ppoll(&pfd, 1, &reap, &old);
 	}
 }
 
 int
 listener_accept(int lfd, int session)
 {
-	struct pollfd p[2];
+	struct pollfd p[4];
 	long left;
-	int fd;
+	int fd, i;
 
 	/* Every spare polls, one accept()s: the others must not block
 	 * there, deaf to their session's end. */
 	(void)fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
 	p[0].fd = session;
-	p[0].events = POLLIN;
 	p[1].fd = lfd;
-	p[1].events = POLLIN;
+	/* A reload or a stop: the listener closed its end. */
+	p[2].fd = gen_pipe[0];
+	p[3].fd = stop_pipe[0];
+	for (i = 0; i < 4; i++)
+		p[i].events = POLLIN;
 	for (;;) {
-		p[0].revents = p[1].revents = 0;
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		for (i = 0; i < 4; i++)
+			p[i].revents = 0;
+		if (poll(p, 4, -1) < 0 && errno != EINTR)
 			(void)poll(NULL, 0, LISTEN_REAP_MS);
+		/* Before a waiting client: the new spares take it. */
+		if (p[2].revents != 0 || p[3].revents != 0)
+			return -2;
 		/* The session says nothing before it has a client: this is
 		 * its end (killed, out of memory).  Leave, so that the
 		 * listener forks a whole spare, but not in a loop. */
@@ -255,6 +381,9 @@ listener_accept(int lfd, int session)
 			(void)poll(NULL, 0, LISTEN_REAP_MS);
 	}
 	close(lfd);
+	/* A connection now: a reload is none of its business. */
+	close(gen_pipe[0]);
+	gen_pipe[0] = -1;
 	return fd;
 }
 
@@ -354,13 +483,27 @@ listener_logged_in(void)
 	if (mine == NULL)
 		return;
 	atomic_store(&mine->state, SLOT_LOGGED_IN);
-	/* Nothing else to say: the listener frees the slot at the end. */
+	/* Nothing else to say: the listener frees the slot at the end, and
+	 * its stop is no concern of a logged-in connection. */
 	listener_forget();
+}
+
+int
+listener_stop_fd(void)
+{
+	return stop_pipe[0];
 }
 
 void
 listener_forget(void)
 {
+	/* Reloads and the stop are the listener's and the monitor's: a
+	 * session holds nothing but its client and its monitor. */
+	if (gen_pipe[0] >= 0)
+		close(gen_pipe[0]);
+	if (stop_pipe[0] >= 0)
+		close(stop_pipe[0]);
+	gen_pipe[0] = stop_pipe[0] = -1;
 	if (table != NULL)
 		(void)munmap(table, nslots * sizeof(*table));
 	table = NULL;

@@ -16,12 +16,22 @@ int listener_open(const char *spec, char *err, size_t errsize);
 struct config;
 struct conn;
 
-/* Keep spare connection processes forever, within cfg's limits.  Returns
- * only in a spare, with *taken the descriptor listener_taken() reports on. */
-int listener_run(const struct config *cfg, int *taken);
+/* Keep spare connection processes forever, within *cfg's limits.  Returns
+ * only in a spare, with *taken the descriptor listener_taken() reports on,
+ * and *cfg the configuration to serve.  SIGHUP calls reload(cfg): 0 with
+ * *cfg the new configuration (the waiting spares are then replaced), or
+ * -1, logged, *cfg unchanged.  SIGTERM or SIGINT: lfd is closed, the
+ * spares leave, and this process exits 0 (connections run on). */
+int listener_run(const struct config **cfg, int lfd,
+    int (*reload)(const struct config **), int *taken);
 /* In a spare: wait for a client on lfd, close lfd; the accepted socket,
- * or -1 when the spare's session (on fd session) has ended first. */
+ * -1 when the spare's session (on fd session) has ended first, or -2
+ * when the listener reloads or stops (no client taken). */
 int listener_accept(int lfd, int session);
+/* In a monitor before its client's login: a descriptor that turns
+ * readable (hang-up) when the listener stops.  -1 outside listener mode
+ * and after the login. */
+int listener_stop_fd(void);
 /* In a spare with a client: its "* BYE" line when a limit refuses it
  * (max_preauth_per_source, max_preauth, max_connections), else NULL.
  * NULL too outside listener mode. */

@@ -8,11 +8,13 @@
  * becomes the mail server, whose status it then is.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -119,6 +121,121 @@ session_prepare(struct config *cfg, const struct sandbox *sb, char *err,
  * config_load_public()); each monitor loads them after its session's. */
 static struct config *secrets_for;
 
+/*
+ * Listener mode: the configuration in use and the one a reload loads,
+ * in turn; the path and the listen group's port they are loaded for.
+ */
+static struct config cfgs[2];
+static struct sandbox sbs[2];
+static int cur;
+static const char *conf_path;
+static int conf_port;
+
+/*
+ * SIGHUP, in a child of the listener: what -t checks for this port, and
+ * what the start would refuse (the sandbox's user, certificates that do
+ * not load, a key that does not match its certificate).  In a child
+ * because it reads the private keys and the secrets, which the listener
+ * must not hold: its spares' sessions inherit its memory.  0, or -1 with
+ * the reason in err.
+ */
+static int
+reload_check(char *err, size_t errsize)
+{
+	static struct config c;
+	struct sandbox sb;
+	ssize_t n;
+	pid_t pid;
+	int p[2], st = 0;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		snprintf(err, errsize, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		err[0] = '\0';
+		if (config_load_port(&c, conf_path, conf_port, err,
+		    errsize) < 0 || sandbox_prepare(&c, &sb, err, errsize) < 0 ||
+		    (tls_wanted(&c) && tls_init(&c, 1, err, errsize) < 0)) {
+			(void)!write(p[1], err, strnlen(err, errsize - 1));
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		snprintf(err, errsize, "fork: %s", strerror(errno));
+		return -1;
+	}
+	do
+		n = read(p[0], err, errsize - 1);
+	while (n < 0 && errno == EINTR);
+	close(p[0]);
+	err[n > 0 ? n : 0] = '\0';
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (err[0] == '\0')
+		snprintf(err, errsize, "%s: the check failed (status %d)",
+		    conf_path, st);
+	return -1;
+}
+
+/*
+ * SIGHUP in the listener: the configuration, certificates and ticket key
+ * again, into the other struct config; the one in use stays untouched
+ * until the new one is whole.  Secrets stay placeholders here, as at the
+ * start.  0 with *cfgp the new configuration, or -1 (one log line).
+ */
+static int
+reload(const struct config **cfgp)
+{
+	char err[CONFIG_ERR_MAX], err2[CONFIG_ERR_MAX];
+	int next = !cur, snap, old;
+
+	/* One copy of the file for the check, this load and every monitor's
+	 * secrets: an edit meanwhile is the next reload's. */
+	if ((snap = config_snapshot(conf_path, err, sizeof(err))) < 0) {
+		log_err("reload failed, the configuration in use stays: %s",
+		    err);
+		return -1;
+	}
+	old = config_snapshot_use(snap);
+	if (reload_check(err, sizeof(err)) < 0)
+		goto failed;
+	config_free(&cfgs[next]);
+	if (config_load_public(&cfgs[next], conf_path, conf_port, err,
+	    sizeof(err)) < 0 ||
+	    sandbox_prepare(&cfgs[next], &sbs[next], err, sizeof(err)) < 0) {
+		config_free(&cfgs[next]);
+		goto failed;
+	}
+	if (tls_wanted(&cfgs[next]) &&
+	    tls_init(&cfgs[next], 0, err, sizeof(err)) < 0) {
+		/* Changed since the check: back to the files in use. */
+		if (tls_wanted(&cfgs[cur]) &&
+		    tls_init(&cfgs[cur], 0, err2, sizeof(err2)) < 0)
+			log_err("reload: the old TLS files fail too: %s", err2);
+		config_free(&cfgs[next]);
+		goto failed;
+	}
+	cur = next;
+	secrets_for = &cfgs[cur];
+	*cfgp = &cfgs[cur];
+	if (old >= 0)
+		close(old);
+	log_info("reloaded %s: new connections use it", conf_path);
+	return 0;
+failed:
+	config_snapshot_use(old);
+	close(snap);
+	log_err("reload failed, the configuration in use stays: %s", err);
+	return -1;
+}
+
 /* The monitor-session socketpair and the fork: the session gets sp[1],
  * the monitor sp[0] (each end closed where it is not used). */
 static pid_t
@@ -137,6 +254,9 @@ fork_session(int sp[2])
 		kill(pid, SIGKILL);
 		log_fatal("%s", err);
 	}
+	/* Listener mode: the file's text, secrets and all, is no business
+	 * of a session, nor of a monitor that has its secrets. */
+	config_snapshot_close();
 	return pid;
 }
 
@@ -180,9 +300,16 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 	char err[CONFIG_ERR_MAX];
 	struct conn conn;
 	const char *bye;
+	sigset_t cont, old;
 	int sp[2], fd;
 	pid_t pid;
 
+	/* The listener's stop reaches the session as SIGCONT from its
+	 * monitor: blocked from its first instruction until it waits for its
+	 * client (session.c), so none is lost or taken for nothing. */
+	sigemptyset(&cont);
+	sigaddset(&cont, SIGCONT);
+	sigprocmask(SIG_BLOCK, &cont, &old);
 	if ((pid = fork_session(sp)) == 0) {
 		close(lfd);
 		close(taken);
@@ -198,6 +325,8 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 		mc.conn.in = mc.conn.out = fd;
 		session_run(cfg, &mc.conn, sp[1]);
 	}
+	/* Not the monitor's, nor a mail server's it execs. */
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (tls_load_keys(cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		/* Not a fork a second for ever from the listener. */
@@ -205,8 +334,11 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 		_exit(111);
 	}
 	/* A spare whose session died takes no client: the listener forks
-	 * a whole one instead. */
+	 * a whole one instead.  One retired (reload, stop) just leaves; its
+	 * session ends when this socket closes. */
 	if ((fd = listener_accept(lfd, sp[0])) < 0) {
+		if (fd == -2)
+			_exit(0);
 		listener_taken(taken);
 		_exit(111);
 	}
@@ -233,12 +365,13 @@ serve_spare(struct config *cfg, const struct sandbox *sb, int lfd, int taken)
 int
 main(int argc, char *argv[])
 {
-	static struct config cfg;
 	static struct conn conn;
-	struct sandbox sb;
+	struct config *cfg = &cfgs[0];
+	struct sandbox *sb = &sbs[0];
+	const struct config *serving;
 	char err[CONFIG_ERR_MAX];
 	const char *path = CONFIG_PATH, *listen_on = NULL;
-	int opt, test = 0, lfd = -1, taken = -1;
+	int opt, test = 0, lfd = -1, taken = -1, snap;
 
 	while ((opt = getopt(argc, argv, "c:L:tVh")) != -1) {
 		switch (opt) {
@@ -295,22 +428,30 @@ main(int argc, char *argv[])
 	log_init(lfd == -1 ? conn.in : -1);
 	/* The listen group for this port: the connection's, or the
 	 * listening socket's, which is every connection's. */
-	if (config_load_public(&cfg, path, lfd == -1 ?
-	    atoi(conn.local_port) : conn_local_port(lfd), err,
-	    sizeof(err)) < 0) {
+	conf_path = path;
+	conf_port = lfd == -1 ? atoi(conn.local_port) : conn_local_port(lfd);
+	/* A listener keeps the text it loaded, for its monitors' secrets. */
+	if (lfd >= 0) {
+		if ((snap = config_snapshot(path, err, sizeof(err))) < 0) {
+			log_err("%s", err);
+			return 1;
+		}
+		config_snapshot_use(snap);
+	}
+	if (config_load_public(cfg, path, conf_port, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
-	secrets_for = &cfg;
-	if (sandbox_prepare(&cfg, &sb, err, sizeof(err)) < 0)
+	secrets_for = cfg;
+	if (sandbox_prepare(cfg, sb, err, sizeof(err)) < 0)
 		log_fatal("%s", err);
-	if (!sb.root)
+	if (!sb->root)
 		log_warn("not started as root: the session runs without chroot "
 		    "or a uid change");
 	signal(SIGPIPE, SIG_IGN);
 	/* Before the fork: the session cannot read files once chrooted.
 	 * A listener loads it once for every connection. */
-	if (tls_wanted(&cfg) && tls_init(&cfg, 0, err, sizeof(err)) < 0) {
+	if (tls_wanted(cfg) && tls_init(cfg, 0, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		if (lfd < 0)
 			(void)!write(conn.out, BYE_UNAVAILABLE,
@@ -320,8 +461,11 @@ main(int argc, char *argv[])
 	if (lfd >= 0) {
 		log_info("listening on port %d (config %s)",
 		    conn_local_port(lfd), path);
-		listener_run(&cfg, &taken);
-		serve_spare(&cfg, &sb, lfd, taken);
+		serving = cfg;
+		listener_run(&serving, lfd, reload, &taken);
+		/* A spare: the configuration the listener had when it forked
+		 * it, which stays this connection's. */
+		serve_spare(&cfgs[cur], &sbs[cur], lfd, taken);
 	}
-	serve(&cfg, &conn, &sb);
+	serve(cfg, &conn, sb);
 }

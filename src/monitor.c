@@ -774,6 +774,31 @@ serve_client_addr(struct monitor *m, struct msg_client_addr *a, ssize_t n)
 	    sizeof(m->conn.proxy_dst_port));
 }
 
+/*
+ * Listener mode, before the login: wait for the session's next message
+ * and for the listener's stop (its pipe hangs up), which the session is
+ * told of: it says BYE to its client and ends.  By SIGCONT, the one
+ * signal the kernel lets a process send another user's process in its
+ * own session without CAP_KILL, which the units do not keep.  Once only.
+ */
+static void
+await_session(int fd, int *told)
+{
+	struct pollfd p[2];
+
+	if (*told || (p[1].fd = listener_stop_fd()) < 0)
+		return;
+	p[0].fd = fd;
+	p[0].events = p[1].events = POLLIN;
+	p[0].revents = p[1].revents = 0;
+	while (poll(p, 2, -1) < 0 && errno == EINTR)
+		;
+	if (p[1].revents != 0) {
+		*told = 1;
+		kill(session_pid, SIGCONT);
+	}
+}
+
 void
 monitor_run(const struct config *cfg, const struct conn *conn,
     const struct sandbox *sb, int fd, pid_t session)
@@ -781,7 +806,7 @@ monitor_run(const struct config *cfg, const struct conn *conn,
 	static union msg_any msg;
 	static struct monitor m;
 	ssize_t n;
-	int got;
+	int got, told = 0;
 
 	m.cfg = cfg;
 	m.conn = *conn;
@@ -793,6 +818,8 @@ monitor_run(const struct config *cfg, const struct conn *conn,
 	signal(SIGALRM, on_alarm);
 	alarm(session_budget(cfg));
 	for (;;) {
+		if (m.state == ST_AUTH)
+			await_session(fd, &told);
 		n = msg_recv_fd(fd, &msg, sizeof(msg), &got);
 		if (n == 0)
 			monitor_finish();

@@ -10,6 +10,8 @@
  * The session owns no secrets: credentials go to the monitor and are wiped.
  */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,7 @@
 #define OAUTHBEARER_ERROR "{\"status\":\"invalid_token\",\"schemes\":\"bearer\"}"
 #define XOAUTH2_ERROR	"{\"status\":\"401\",\"schemes\":\"bearer\"}"
 #define R_BYE_IDLE	"* BYE Autologout; idle for too long\r\n"
+#define R_BYE_SHUTDOWN	"* BYE Server shutting down\r\n"
 #define R_BYE_ERRORS	"* BYE Too many invalid commands\r\n"
 #define R_BYE_FAILURES	"* BYE Too many authentication failures\r\n"
 #define R_BYE_REFUSED	"* BYE Authentication refused\r\n"
@@ -158,6 +161,43 @@ consume(struct session *s, size_t n)
 }
 
 
+/* Listener mode: the monitor's word (SIGCONT) that the listener stopped.
+ * The signal is blocked but while client_wait() waits (wait_mask), so it
+ * interrupts no write and no handshake, and is never lost. */
+static volatile sig_atomic_t stopping;
+static sigset_t wait_mask;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/*
+ * chan_wait(), and SIGCONT: a client that has not logged in is told of
+ * the listener's stop at once, not left to its timeout.  1 client bytes,
+ * 0 timeout, -1 error.
+ */
+static int
+client_wait(struct session *s, long ms)
+{
+	struct pollfd p = { s->ch.in, POLLIN, 0 };
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	int r;
+
+	if (stopping)
+		bye(s, R_BYE_SHUTDOWN, "listener stopped");
+	if (chan_pending(&s->ch) > 0)
+		return 1;
+	do
+		r = ppoll(&p, 1, &ts, &wait_mask);
+	while (r < 0 && errno == EINTR && !stopping);
+	if (stopping)
+		bye(s, R_BYE_SHUTDOWN, "listener stopped");
+	return r;
+}
+
 /* Wait for client bytes, within the idle timeout and the phase deadline. */
 static void
 session_fill(struct session *s)
@@ -175,7 +215,7 @@ session_fill(struct session *s)
 		wait = ms_left(&s->deadline);
 		if (wait > ms_left(&idle))
 			wait = ms_left(&idle);
-		if (wait <= 0 || (r = chan_wait(&s->ch, wait)) == 0)
+		if (wait <= 0 || (r = client_wait(s, wait)) == 0)
 			bye(s, R_BYE_IDLE, "timeout");
 		if (r < 0)
 			session_exit(s, 1, "poll error");
@@ -1020,6 +1060,11 @@ session_run(const struct config *cfg, const struct conn *conn_in,
 	s.ch.in = conn.in;
 	s.ch.out = conn.out;
 	tls_sign_via(monitor_fd);
+	/* Blocked since the fork (serve_spare()): a stop signalled before
+	 * this point waits for the first client_wait(). */
+	signal(SIGCONT, on_stop);
+	sigprocmask(SIG_BLOCK, NULL, &wait_mask);
+	sigdelset(&wait_mask, SIGCONT);
 	s.buf = session_buf;
 	s.size = cfg->client_buffer;
 	s.mode = M_CMD;

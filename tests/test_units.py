@@ -262,7 +262,7 @@ NOT_EMULATED = {"LockPersonality", "RestrictSUIDSGID", "RestrictRealtime", "Prot
                 "ProtectHostname", "ProtectKernelModules", "ProtectKernelLogs",
                 "ProtectControlGroups"}
 NOT_RESTRICTIONS = {"ExecStart", "StandardInput", "StandardOutput", "StandardError",
-                    "SyslogIdentifier", "Restart"}
+                    "SyslogIdentifier", "Restart", "ExecReload", "KillMode"}
 
 # The mount namespace: PrivateTmp (the test's world, which a real install
 # keeps in /etc and /home, is bound back into the new /tmp), PrivateDevices,
@@ -447,6 +447,31 @@ def test_listener_service_tls_works_sandboxed(sandboxed, certs):
 def test_listener_service_plain_works_sandboxed(sandboxed):
     g = sandboxed("imapgate-listener.service", "accept-no")
     mail_round(g.port, 1)
+    no_kill(g)
+
+
+def test_listener_service_reload_and_stop_sandboxed(sandboxed, certs, world):
+    """ExecReload= (SIGHUP) and a stop (SIGTERM, KillMode=process) under
+    the listener unit's sandbox: the reload's check in a forked child, the
+    new configuration's spares, the BYE to a client not logged in -- all
+    within its system calls and capabilities (issue 11 items 1, 2)."""
+    tls = conftest.tls_settings(certs, ssl=True)
+    g = sandboxed("imapgate-listener-tls.service", "accept-no", greeting="first", **tls)
+    ctx = helpers.tls_context(certs.ca)
+    mail_round(g.port, 1, context=ctx)        # the first connection starts it
+    procs = [p for p in [helpers.proc_info(g.proc.pid)] + g.processes() if p]
+    pids = {p["pid"] for p in procs if p["name"] == "imapgate"}
+    listener = [p["pid"] for p in procs
+                if p["name"] == "imapgate" and p["ppid"] not in pids]
+    assert len(listener) == 1, procs
+    world.write_config(os.path.basename(g.conf_path), greeting="second", **tls)
+    os.kill(listener[0], signal.SIGHUP)
+    assert helpers.wait_for(lambda: "reloaded " in g.log(), timeout=10), g.log()
+    c = g.connect_tls()
+    assert c.greeting.endswith(b"] second"), c.greeting
+    os.kill(listener[0], signal.SIGTERM)
+    c.expect(b"* BYE Server shutting down", timeout=10)
+    c.close()
     no_kill(g)
 
 
