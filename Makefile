@@ -29,7 +29,7 @@ SRCS	= src/main.c src/config.c src/conn.c src/log.c src/imap_parse.c \
 	  src/proxy.c src/backend_connect.c src/backend_imap.c src/relay.c \
 	  src/listener.c src/auth.c src/auth_checkpw.c src/auth_http.c \
 	  src/penalty.c src/cram.c src/http_parse.c src/clock.c \
-	  src/dl.c src/tls.c src/seccomp.c
+	  src/dl.c src/tls.c src/seccomp.c src/supervise.c
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
 

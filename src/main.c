@@ -26,6 +26,7 @@
 #include "msg.h"
 #include "sandbox.h"
 #include "session.h"
+#include "supervise.h"
 #include "tls.h"
 
 #define BYE_UNAVAILABLE	"* BYE [UNAVAILABLE] Server misconfigured\r\n"
@@ -371,7 +372,7 @@ main(int argc, char *argv[])
 	const struct config *serving;
 	char err[CONFIG_ERR_MAX];
 	const char *path = CONFIG_PATH, *listen_on = NULL;
-	int opt, test = 0, lfd = -1, taken = -1, snap;
+	int opt, test = 0, lfd = -1, taken = -1, snap, nlisten = 1;
 
 	while ((opt = getopt(argc, argv, "c:L:tVh")) != -1) {
 		switch (opt) {
@@ -405,7 +406,7 @@ main(int argc, char *argv[])
 	if (listen_on != NULL)
 		lfd = listener_open(listen_on, err, sizeof(err));
 	else
-		switch (conn_find(&conn, err, sizeof(err))) {
+		switch (conn_find(&conn, &nlisten, err, sizeof(err))) {
 		case 0:
 			lfd = conn.in;
 			break;
@@ -420,12 +421,17 @@ main(int argc, char *argv[])
 	}
 	/* Before anything is opened (the syslog socket, the config): what
 	 * the process inherited besides its connection is closed. */
-	if (conn_keep_only(&conn, &lfd, err, sizeof(err)) < 0) {
+	if (conn_keep_only(&conn, &lfd, nlisten, err, sizeof(err)) < 0) {
 		log_init(lfd == -1 ? conn.in : -1);
 		log_err("%s", err);
 		return 111;
 	}
 	log_init(lfd == -1 ? conn.in : -1);
+	/* Several listening sockets: a listener each, forked before the
+	 * configuration is read (this process never reads it); the rest of
+	 * main() is each listener's, for its socket alone. */
+	if (nlisten > 1)
+		lfd = supervise(lfd, nlisten);
 	/* The listen group for this port: the connection's, or the
 	 * listening socket's, which is every connection's. */
 	conf_path = path;
