@@ -146,6 +146,9 @@ install: src/imapgate
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/imapgate
 	for u in units/*; do rm -f $(DESTDIR)$(UNITDIR)/$${u#units/}; done
+	# The listener's TLS pair before 143 and 993 shared one socket unit.
+	rm -f $(DESTDIR)$(UNITDIR)/imapgate-listener-tls.socket \
+	    $(DESTDIR)$(UNITDIR)/imapgate-listener-tls.service
 	rm -f $(DESTDIR)$(SYSCONFDIR)/xinetd.d/imapgate
 	rm -f $(DESTDIR)$(MANDIR)/man8/imapgate.8 \
 	    $(DESTDIR)$(MANDIR)/man5/imapgate.conf.5
