@@ -23,12 +23,16 @@ from test_evil import check_only_client, evil, listening_inodes, proc_fds
 
 
 class TwoSockets(conftest.Gate):
-    """systemd-socket-activate with two listening sockets (Accept=no):
-    self.port plain, self.port2 the listen group with ssl = true."""
+    """systemd-socket-activate with two listening sockets (Accept=no),
+    or (mode "listen") imapgate -L twice: self.port plain, self.port2
+    the listen group with ssl = true."""
 
     port2 = None
 
     def command(self):
+        if self.mode == "listen":           # -L twice, no super-server
+            return [conftest.GATE_BIN, "-c", self.conf_path, "-L", "127.0.0.1:%d" % self.port,
+                    "-L", "127.0.0.1:%d" % self.port2]
         ssa_env = [a for k, v in sorted(self.env.items()) for a in ("-E", "%s=%s" % (k, v))]
         return [conftest.SSA, "-l", "127.0.0.1:%d" % self.port,
                 "-l", "127.0.0.1:%d" % self.port2] + ssa_env + \
@@ -58,7 +62,7 @@ def two_sockets(world, certs, request):
     gates = []
     request.node._imapgate_gates = gates
 
-    def start(greeting="both ports", evil=False, pass_fds=()):
+    def start(greeting="both ports", evil=False, pass_fds=(), mode="accept-no"):
         n = len(gates) + 1
         for _ in range(3):          # a port race is retried, as Gate.start does
             p1, p2 = conftest.free_port(), conftest.free_port()
@@ -66,7 +70,7 @@ def two_sockets(world, certs, request):
                 break
         conf = world.write_config("two-%d.conf" % n, **settings(world, p2, greeting))
         env = conftest.evil_env() if evil else None
-        g = TwoSockets(world, "accept-no", conf, os.path.join(world.root, "two-%d.log" % n),
+        g = TwoSockets(world, mode, conf, os.path.join(world.root, "two-%d.log" % n),
                        env=env)
         g.port2 = p2
         g.pass_fds = tuple(pass_fds)
@@ -200,16 +204,18 @@ def test_one_listener_dies_the_other_stops(two_sockets):
     assert helpers.wait_for(lambda: helpers.proc_info(second) is None, timeout=5)
 
 
-def test_session_holds_only_its_client_two_sockets(two_sockets):
-    """The session-holds-only-its-client rule with two sockets (and a
-    leaked listening socket on fd 77): no listening socket in the session
-    of either port -- neither its own port's nor the other's."""
+@pytest.mark.parametrize("mode", ["accept-no", "listen"])
+def test_session_holds_only_its_client_two_sockets(two_sockets, mode):
+    """The session-holds-only-its-client rule with two sockets, from
+    systemd or -L twice (and a leaked listening socket on fd 77): no
+    listening socket in the session of either port -- neither its own
+    port's nor the other's."""
     leak = socket.socket()
     leak.bind(("127.0.0.1", 0))
     leak.listen(8)
     leakfd = os.dup2(leak.fileno(), 77, inheritable=True)
     try:
-        g = two_sockets(evil=True, pass_fds=(leakfd,))
+        g = two_sockets(evil=True, pass_fds=(leakfd,), mode=mode)
         c = g.connect()
         ok, pid = evil(c, "PID")
         assert ok, pid
@@ -238,3 +244,23 @@ def test_session_holds_only_its_client_two_sockets(two_sockets):
     finally:
         os.close(leakfd)
         leak.close()
+
+
+
+def test_several_L_options(two_sockets):
+    """`-L A -L B` without a super-server: the same supervisor, one
+    listener per address, each with its port's listen group (plain on the
+    first, implicit TLS on the second); SIGHUP and SIGTERM to the process
+    started reach both."""
+    g = two_sockets(greeting="first", mode="listen")
+    assert g.connect().greeting.endswith(b"] first")
+    assert g.connect2().greeting.endswith(b"] first")
+    g.world.write_config(os.path.basename(g.conf_path), **settings(g.world, g.port2, "second"))
+    os.kill(g.proc.pid, signal.SIGHUP)
+    assert helpers.wait_for(lambda: g.log().count("reloaded ") == 2, timeout=10), g.log()
+    for _ in range(3):
+        assert g.connect().greeting.endswith(b"] second")
+        assert g.connect2().greeting.endswith(b"] second")
+    os.kill(g.proc.pid, signal.SIGTERM)
+    assert g.proc.wait(timeout=10) == 0, g.log()
+    assert refused(g.port) and refused(g.port2)
