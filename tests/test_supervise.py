@@ -264,3 +264,21 @@ def test_several_L_options(two_sockets):
     os.kill(g.proc.pid, signal.SIGTERM)
     assert g.proc.wait(timeout=10) == 0, g.log()
     assert refused(g.port) and refused(g.port2)
+
+
+def test_supervisor_reads_no_configuration(two_sockets):
+    """The supervisor never reads the file: none of its text in its
+    memory (a greeting no other place has, which each listener holds, so
+    the search works), no configuration snapshot (memfd), and no socket
+    of its own once the listeners have theirs."""
+    from test_tls import memory_holds
+    needle = b"only-in-the-file-7c1e9a"
+    g = two_sockets(greeting=needle.decode())
+    assert g.connect().greeting.endswith(b"] " + needle)
+    for pid in g.listeners():
+        assert memory_holds(pid, [needle]), "the search works (listener %d)" % pid
+    sup = g.proc.pid
+    assert memory_holds(sup, [needle]) is False, "the supervisor holds the file's text"
+    fds = proc_fds(sup)
+    assert not [t for t in fds.values() if "memfd:" in t or t.endswith(".conf")], fds
+    assert [fd for fd in fds if fd > 2] == [], fds
