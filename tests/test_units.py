@@ -575,8 +575,9 @@ def test_listener_unit_serves_both_sockets(world, certs, tmp_path):
         t.start_tls(helpers.tls_context(certs.ca), server_hostname="imap.example.test")
         t.expect_prefix("* OK ")
         t.close()
-        text = open(log, errors="replace").read()
-        assert "want 1" not in text, text
+        assert helpers.wait_for(lambda: "supervising 2 listeners" in open(log).read(),
+                                timeout=5), open(log).read()
+        assert "error:" not in open(log, errors="replace").read()
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
