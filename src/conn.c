@@ -278,7 +278,8 @@ conn_keep_only(const struct conn *c, int *lfd, int nlfd, char *err,
 			continue;
 		close_between(fd, keep[i] - 1);
 		fd = keep[i] + 1;
-		/* Several listening sockets (systemd's, from fd 3 in a row):
+		/* Several listening sockets (systemd's from fd 3, -L's moved
+		 * into a row):
 		 * all kept here, each listener closes the others. */
 		if (*lfd >= 0 && keep[i] == *lfd)
 			fd = *lfd + nlfd;
