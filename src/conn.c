@@ -279,8 +279,8 @@ conn_keep_only(const struct conn *c, int *lfd, int nlfd, char *err,
 		close_between(fd, keep[i] - 1);
 		fd = keep[i] + 1;
 		/* Several listening sockets (systemd's from fd 3, -L's moved
-		 * into a row):
-		 * all kept here, each listener closes the others. */
+		 * into a row): all kept here, each listener closes the
+		 * others. */
 		if (*lfd >= 0 && keep[i] == *lfd)
 			fd = *lfd + nlfd;
 	}
