@@ -29,7 +29,7 @@ SRCS	= src/main.c src/config.c src/conn.c src/log.c src/imap_parse.c \
 	  src/proxy.c src/backend_connect.c src/backend_imap.c src/relay.c \
 	  src/listener.c src/auth.c src/auth_checkpw.c src/auth_http.c \
 	  src/penalty.c src/cram.c src/http_parse.c src/clock.c \
-	  src/dl.c src/tls.c src/seccomp.c
+	  src/dl.c src/tls.c src/seccomp.c src/supervise.c
 OBJS	= $(SRCS:.c=.o)
 HDRS	= $(wildcard src/*.h)
 
@@ -146,6 +146,9 @@ install: src/imapgate
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/imapgate
 	for u in units/*; do rm -f $(DESTDIR)$(UNITDIR)/$${u#units/}; done
+	# The listener's TLS pair before 143 and 993 shared one socket unit.
+	rm -f $(DESTDIR)$(UNITDIR)/imapgate-listener-tls.socket \
+	    $(DESTDIR)$(UNITDIR)/imapgate-listener-tls.service
 	rm -f $(DESTDIR)$(SYSCONFDIR)/xinetd.d/imapgate
 	rm -f $(DESTDIR)$(MANDIR)/man8/imapgate.8 \
 	    $(DESTDIR)$(MANDIR)/man5/imapgate.conf.5

@@ -152,6 +152,9 @@
 #define TLS_SIG_MAX		1024	/* a signature (RSA 8192: 1024 bytes) */
 #define TLS_HASHED_MAX		83	/* a DigestInfo of SHA-512, signed as a hash */
 #define LISTEN_MAX		16	/* listen groups */
+/* Listening sockets systemd may pass at once (Accept=no, a ListenStream=
+ * each): one listener process per socket, under one supervisor. */
+#define LISTEN_SOCKETS_MAX	16
 /* Privsep messages carry at most one descriptor; room to receive (and
  * close) this many that a peer attached all the same. */
 #define MSG_FDS_ROOM		16

@@ -21,13 +21,13 @@
 
 #define LIBSYSTEMD	"libsystemd.so.0"
 
-/* The socket systemd passed, through libsystemd's own sd_listen_fds(). */
+/* The first socket systemd passed, through libsystemd's own
+ * sd_listen_fds(), and in *n how many there are (in a row from it). */
 static int
-systemd_fd(char *err, size_t errsize)
+systemd_fd(int *n, char *err, size_t errsize)
 {
 	int (*listen_fds)(int);
 	void *lib;
-	int n;
 
 	if ((lib = dlopen(LIBSYSTEMD, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		snprintf(err, errsize, "LISTEN_FDS is set but %s: %s",
@@ -40,11 +40,12 @@ systemd_fd(char *err, size_t errsize)
 		return -1;
 	}
 	/* 1: unset LISTEN_* so the mail server we exec does not see them */
-	if ((n = listen_fds(1)) != 1) {
-		/* Accept=no with several ListenStream= lands here too: a
-		 * listener serves the listen group of one port. */
-		snprintf(err, errsize, "systemd passed %d sockets, want 1 "
-		    "(one ListenStream= per socket unit)", n);
+	*n = listen_fds(1);
+	/* Accept=no with several ListenStream= passes several: each gets a
+	 * listener of its own (supervise.c).  Accept=yes passes one. */
+	if (*n < 1 || *n > LISTEN_SOCKETS_MAX) {
+		snprintf(err, errsize, "systemd passed %d sockets, want 1 to "
+		    "%d", *n, LISTEN_SOCKETS_MAX);
 		return -1;
 	}
 	return SD_LISTEN_FDS_START;
@@ -155,19 +156,28 @@ conn_accepted(struct conn *c, int fd)
 }
 
 int
-conn_find(struct conn *c, char *err, size_t errsize)
+conn_find(struct conn *c, int *nlisten, char *err, size_t errsize)
 {
 	int one = 1, fd;
 
 	conn_reset(c);
+	*nlisten = 1;
 	if (getenv("LISTEN_FDS") != NULL) {
-		if ((fd = systemd_fd(err, errsize)) < 0)
+		if ((fd = systemd_fd(nlisten, err, errsize)) < 0)
 			return -1;
 		c->in = c->out = fd;
 	} else {
 		c->in = 0;
 		c->out = 1;
 	}
+	/* Several: all listening ones, each served by a listener. */
+	for (fd = c->in + 1; fd < c->in + *nlisten; fd++)
+		if (is_connection(fd) != -1) {
+			snprintf(err, errsize, "systemd passed %d sockets and "
+			    "fd %d is not a listening one: several only with "
+			    "Accept=no", *nlisten, fd);
+			return -1;
+		}
 	switch (is_connection(c->in)) {
 	case 0:
 		snprintf(err, errsize, "fd %d is not a socket: imapgate is "
@@ -177,6 +187,11 @@ conn_find(struct conn *c, char *err, size_t errsize)
 	case -1:
 		/* systemd Accept=no, inetd "wait": we accept ourselves. */
 		return 0;
+	}
+	if (*nlisten > 1) {
+		snprintf(err, errsize, "systemd passed %d sockets, the first "
+		    "a connection: several only with Accept=no", *nlisten);
+		return -1;
 	}
 	/* Replies are whole lines written at once: do not hold them back. */
 	(void)setsockopt(c->out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -213,7 +228,8 @@ close_between(int from, int to)
  * socket; everything else above fd 2 is closed, whatever its number.
  */
 int
-conn_keep_only(const struct conn *c, int *lfd, char *err, size_t errsize)
+conn_keep_only(const struct conn *c, int *lfd, int nlfd, char *err,
+    size_t errsize)
 {
 	int keep[2] = { -1, -1 }, n = 0, fd, null = -1, i, j, t;
 
@@ -226,7 +242,7 @@ conn_keep_only(const struct conn *c, int *lfd, char *err, size_t errsize)
 		*lfd = fd;
 	}
 	for (fd = 0; fd <= 2; fd++) {
-		if (fd == *lfd || !is_listening(fd))
+		if ((fd >= *lfd && fd < *lfd + nlfd) || !is_listening(fd))
 			continue;
 		if (null < 0 && (null = open("/dev/null", O_RDWR |
 		    O_CLOEXEC)) < 0) {
@@ -262,6 +278,11 @@ conn_keep_only(const struct conn *c, int *lfd, char *err, size_t errsize)
 			continue;
 		close_between(fd, keep[i] - 1);
 		fd = keep[i] + 1;
+		/* Several listening sockets (systemd's from fd 3, -L's moved
+		 * into a row): all kept here, each listener closes the
+		 * others. */
+		if (*lfd >= 0 && keep[i] == *lfd)
+			fd = *lfd + nlfd;
 	}
 	close_between(fd, INT_MAX);
 	return 0;

@@ -279,6 +279,12 @@ listener_run(const struct config **cfgp, int lfd,
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigprocmask(SIG_BLOCK, &block, &old);
+	/* Let through while waiting even if they came blocked: a listener
+	 * under the supervisor (supervise.c) is forked with them blocked,
+	 * so that one passed on early waits for these handlers. */
+	sigdelset(&old, SIGHUP);
+	sigdelset(&old, SIGTERM);
+	sigdelset(&old, SIGINT);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

@@ -26,6 +26,7 @@
 #include "msg.h"
 #include "sandbox.h"
 #include "session.h"
+#include "supervise.h"
 #include "tls.h"
 
 #define BYE_UNAVAILABLE	"* BYE [UNAVAILABLE] Server misconfigured\r\n"
@@ -37,9 +38,10 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: imapgate [-c FILE] [-L ADDR:PORT] [-t] [-V] [-h]\n"
+	fprintf(f, "usage: imapgate [-c FILE] [-L ADDR:PORT ...] [-t] [-V] [-h]\n"
 	    "  -c FILE  configuration file (default %s)\n"
-	    "  -L ADDR:PORT  listen and fork per connection (no super-server)\n"
+	    "  -L ADDR:PORT  listen and fork per connection (no super-server);\n"
+	    "           several: a listener each\n"
 	    "  -t       check the configuration and exit\n"
 	    "  -V       print the version and exit\n"
 	    "  -h       this help\n", CONFIG_PATH);
@@ -236,6 +238,39 @@ failed:
 	return -1;
 }
 
+/*
+ * -L given n times: the listening sockets, in a row from the one
+ * returned (as systemd passes several), or -1 with err.  Moved above
+ * every descriptor open now; what they land on was inherited, and would
+ * be closed anyway (conn_keep_only()).
+ */
+static int
+listen_all(const char *const *spec, int n, char *err, size_t errsize)
+{
+	int fd[LISTEN_SOCKETS_MAX], i, base = 0;
+
+	for (i = 0; i < n; i++) {
+		if ((fd[i] = listener_open(spec[i], err, errsize)) < 0) {
+			while (i-- > 0)
+				close(fd[i]);
+			return -1;
+		}
+		if (fd[i] >= base)
+			base = fd[i] + 1;
+	}
+	if (n == 1)
+		return fd[0];
+	for (i = 0; i < n; i++) {
+		if (dup3(fd[i], base + i, O_CLOEXEC) < 0) {
+			snprintf(err, errsize, "-L %s: dup3: %s", spec[i],
+			    strerror(errno));
+			return -1;
+		}
+		close(fd[i]);
+	}
+	return base;
+}
+
 /* The monitor-session socketpair and the fork: the session gets sp[1],
  * the monitor sp[0] (each end closed where it is not used). */
 static pid_t
@@ -370,8 +405,8 @@ main(int argc, char *argv[])
 	struct sandbox *sb = &sbs[0];
 	const struct config *serving;
 	char err[CONFIG_ERR_MAX];
-	const char *path = CONFIG_PATH, *listen_on = NULL;
-	int opt, test = 0, lfd = -1, taken = -1, snap;
+	const char *path = CONFIG_PATH, *listen_on[LISTEN_SOCKETS_MAX];
+	int opt, test = 0, lfd = -1, taken = -1, snap, nlisten = 1, nl = 0;
 
 	while ((opt = getopt(argc, argv, "c:L:tVh")) != -1) {
 		switch (opt) {
@@ -379,7 +414,12 @@ main(int argc, char *argv[])
 			path = optarg;
 			break;
 		case 'L':
-			listen_on = optarg;
+			if (nl == LISTEN_SOCKETS_MAX) {
+				fprintf(stderr, "imapgate: -L: at most %d\n",
+				    LISTEN_SOCKETS_MAX);
+				return 1;
+			}
+			listen_on[nl++] = optarg;
 			break;
 		case 't':
 			test = 1;
@@ -402,10 +442,11 @@ main(int argc, char *argv[])
 	if (test)
 		return check_config(path);
 
-	if (listen_on != NULL)
-		lfd = listener_open(listen_on, err, sizeof(err));
-	else
-		switch (conn_find(&conn, err, sizeof(err))) {
+	if (nl > 0) {
+		lfd = listen_all(listen_on, nl, err, sizeof(err));
+		nlisten = nl;
+	} else
+		switch (conn_find(&conn, &nlisten, err, sizeof(err))) {
 		case 0:
 			lfd = conn.in;
 			break;
@@ -413,19 +454,24 @@ main(int argc, char *argv[])
 			lfd = -2;
 			break;
 		}
-	if (lfd == -2 || (listen_on != NULL && lfd < 0)) {
+	if (lfd == -2 || (nl > 0 && lfd < 0)) {
 		log_init(lfd == -1 ? conn.in : -1);
 		log_err("%s", err);
 		return 111;
 	}
 	/* Before anything is opened (the syslog socket, the config): what
 	 * the process inherited besides its connection is closed. */
-	if (conn_keep_only(&conn, &lfd, err, sizeof(err)) < 0) {
+	if (conn_keep_only(&conn, &lfd, nlisten, err, sizeof(err)) < 0) {
 		log_init(lfd == -1 ? conn.in : -1);
 		log_err("%s", err);
 		return 111;
 	}
 	log_init(lfd == -1 ? conn.in : -1);
+	/* Several listening sockets: a listener each, forked before the
+	 * configuration is read (this process never reads it); the rest of
+	 * main() is each listener's, for its socket alone. */
+	if (nlisten > 1)
+		lfd = supervise(lfd, nlisten);
 	/* The listen group for this port: the connection's, or the
 	 * listening socket's, which is every connection's. */
 	conf_path = path;
