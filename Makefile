@@ -107,7 +107,7 @@ check: deps
 # tests/mutants/*.mutant must be killed by the tests it names.  Built from
 # fresh objects here, each mutant then rebuilds only its file in a temp
 # copy.  MUTANTS="-j 2 name ..." passes options and names to the runner.
-mutants: all tests/unit/run
+mutants: all tests/unit/run tests/harness/evil.so
 	tests/mutants/run $(MUTANTS)
 
 demo: deps
