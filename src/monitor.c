@@ -327,19 +327,25 @@ session_budget(const struct config *c)
 	    BACKEND_LOGIN_TIMEOUT + MONITOR_SLACK;
 }
 
-/* A name as GnuTLS gives them ("TLS1.3", "AES-256-GCM"): 1 to size - 1
- * bytes of [A-Za-z0-9._-], NUL-terminated.  Anything else is a lie that
- * could end a header line. */
+/* A field the session filled: 1 to size - 1 bytes, all from set,
+ * NUL-terminated.  Anything else could end a header or a log line. */
 static int
-tls_name_ok(const char *s, size_t size)
+field_ok(const char *s, size_t size, const char *set)
 {
 	size_t n;
 
 	if (!msg_string_ok(s, size))
 		return 0;
 	n = strlen(s);
-	return n > 0 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
-	    "tuvwxyz0123456789._-") == n;
+	return n > 0 && strspn(s, set) == n;
+}
+
+/* A name as GnuTLS gives them ("TLS1.3", "AES-256-GCM"). */
+static int
+tls_name_ok(const char *s, size_t size)
+{
+	return field_ok(s, size, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+	    "tuvwxyz0123456789._-");
 }
 
 /*
@@ -728,12 +734,7 @@ ip_ok(const char *ip, size_t size)
 static int
 port_ok(const char *port, size_t size)
 {
-	size_t n;
-
-	if (!msg_string_ok(port, size))
-		return 0;
-	n = strlen(port);
-	return n > 0 && n <= 5 && strspn(port, "0123456789") == n &&
+	return field_ok(port, size, "0123456789") && strlen(port) <= 5 &&
 	    atoi(port) <= 65535;
 }
 
