@@ -16,18 +16,7 @@
 
 static char path[64];
 
-static const char *
-write_conf(const char *text)
-{
-	int fd;
-
-	snprintf(path, sizeof(path), "/tmp/imapgate-unit-XXXXXX");
-	if ((fd = mkstemp(path)) < 0 ||
-	    write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
-	    close(fd) < 0)
-		abort();
-	return path;
-}
+#define write_conf(text)	unit_tmpfile(path, sizeof(path), (text))
 
 /* Free what config_load() allocated. */
 static void

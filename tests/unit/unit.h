@@ -11,7 +11,10 @@
 #define IMAPGATE_UNIT_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void	unit_fail(const char *file, int line, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
@@ -101,5 +104,19 @@ void	suite_penalty(void);
 void	suite_cram(void);
 void	suite_tls(void);
 void	suite_msg(void);
+
+/* text in a new file under /tmp, named in path (size bytes); path. */
+static inline const char *
+unit_tmpfile(char *path, size_t size, const char *text)
+{
+	int fd;
+
+	snprintf(path, size, "/tmp/imapgate-unit-XXXXXX");
+	if ((fd = mkstemp(path)) < 0 ||
+	    write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
+	    close(fd) < 0)
+		abort();
+	return path;
+}
 
 #endif
