@@ -69,6 +69,15 @@ def proc_fds(pid):
     return out
 
 
+def assert_no_listening_socket(pid):
+    """Process pid holds no listening socket (as /proc tells, whatever
+    the harness says)."""
+    listening = listening_inodes()
+    for fd, link in proc_fds(pid).items():
+        assert not (link.startswith("socket:[") and link[8:-1] in listening), \
+            (fd, link, proc_fds(pid))
+
+
 def check_only_client(fds_text, where):
     """The harness's FDS list: no listening socket; above fd 2 only the
     client (one inet stream socket) and the monitor's socketpair."""
@@ -108,10 +117,7 @@ def test_session_holds_only_its_client(start_gate, mode):
         ok, fds = evil(c, "FDS")
         assert ok, fds
         check_only_client(fds, "session")
-        listening = listening_inodes()
-        for fd, link in proc_fds(int(pid)).items():
-            assert not (link.startswith("socket:[") and link[8:-1] in listening), \
-                (fd, link, proc_fds(int(pid)))
+        assert_no_listening_socket(int(pid))
         # A second client waits for a spare, or in the backlog: the
         # session still cannot take it.
         other = helpers.Client(g.port)

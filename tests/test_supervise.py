@@ -19,7 +19,8 @@ import pytest
 import conftest
 import helpers
 from conftest import tls_settings
-from test_evil import check_only_client, evil, listening_inodes, proc_fds
+from test_evil import (assert_no_listening_socket, check_only_client, evil,
+                       listening_inodes, proc_fds)
 
 
 class TwoSockets(conftest.Gate):
@@ -222,10 +223,7 @@ def test_session_holds_only_its_client_two_sockets(two_sockets, mode):
         ok, fds = evil(c, "FDS")
         assert ok, fds
         check_only_client(fds, "session")
-        listening = listening_inodes()
-        for fd, link in proc_fds(int(pid)).items():
-            assert not (link.startswith("socket:[") and link[8:-1] in listening), \
-                (fd, link, proc_fds(int(pid)))
+        assert_no_listening_socket(int(pid))
         # Clients waiting on both ports: the session can take neither.
         waiting = [helpers.Client(g.port), helpers.Client(g.port2)]
         ok, acc = evil(c, "ACCEPT")
@@ -233,6 +231,7 @@ def test_session_holds_only_its_client_two_sockets(two_sockets, mode):
         for w in waiting:
             w.close()
         # Nor does a listener hold the other port's socket.
+        listening = listening_inodes()
         for pid in g.listeners():
             socks = [link for link in proc_fds(pid).values()
                      if link.startswith("socket:[") and link[8:-1] in listening]
