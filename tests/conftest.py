@@ -1055,14 +1055,7 @@ class Nginx:
         return "http://127.0.0.1:%d%s" % (self.port, path)
 
     def log(self):
-        out = ""
-        for name in ("nginx.out", "error.log"):
-            try:
-                with open(os.path.join(self.root, name), "rb") as f:
-                    out += f.read().decode("utf-8", "backslashreplace")
-            except FileNotFoundError:
-                pass
-        return out
+        return helpers.read_logs(self.root, ("nginx.out", "error.log"))
 
     def access_log(self):
         try:

@@ -925,3 +925,15 @@ def stop_group(proc, grace=5):
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
+
+
+def read_logs(root, names):
+    """The files names under root, those that exist, as one text."""
+    out = ""
+    for name in names:
+        try:
+            with open(os.path.join(root, name), "rb") as f:
+                out += f.read().decode("utf-8", "backslashreplace")
+        except FileNotFoundError:
+            pass
+    return out

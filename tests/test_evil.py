@@ -101,6 +101,19 @@ def extra_listener():
     return s, fd
 
 
+def session_holds_only_its_client(c):
+    """The session behind client c, asked through the harness and read
+    from /proc: its client and monitor socket only, no listening socket.
+    Its pid."""
+    ok, pid = evil(c, "PID")
+    assert ok, pid
+    ok, fds = evil(c, "FDS")
+    assert ok, fds
+    check_only_client(fds, "session")
+    assert_no_listening_socket(int(pid))
+    return int(pid)
+
+
 @pytest.mark.parametrize("mode", ["inetd-wait", "accept-no", "listen"])
 def test_session_holds_only_its_client(start_gate, mode):
     """inetd "wait" (listening fd 0 and 1), systemd Accept=no (fd 3) and
@@ -112,12 +125,7 @@ def test_session_holds_only_its_client(start_gate, mode):
     try:
         g = start_gate(mode=mode, evil=True, pass_fds=(leakfd,))
         c = g.connect()
-        ok, pid = evil(c, "PID")
-        assert ok, pid
-        ok, fds = evil(c, "FDS")
-        assert ok, fds
-        check_only_client(fds, "session")
-        assert_no_listening_socket(int(pid))
+        session_holds_only_its_client(c)
         # A second client waits for a spare, or in the backlog: the
         # session still cannot take it.
         other = helpers.Client(g.port)

@@ -96,14 +96,7 @@ class NginxMail:
         pytest.fail("nginx mail proxy did not listen; log:\n%s" % last)
 
     def log(self):
-        out = ""
-        for name in ("nginx.out", "error.log"):
-            try:
-                with open(os.path.join(self.root, name), "rb") as f:
-                    out += f.read().decode("utf-8", "backslashreplace")
-            except FileNotFoundError:
-                pass
-        return out
+        return helpers.read_logs(self.root, ("nginx.out", "error.log"))
 
     def connect(self, header=b""):
         c = helpers.Client(self.port)

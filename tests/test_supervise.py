@@ -19,8 +19,8 @@ import pytest
 import conftest
 import helpers
 from conftest import tls_settings
-from test_evil import (assert_no_listening_socket, check_only_client, evil,
-                       listening_inodes, proc_fds)
+from test_evil import (evil, extra_listener, listening_inodes, proc_fds,
+                       session_holds_only_its_client)
 
 
 class TwoSockets(conftest.Gate):
@@ -211,19 +211,11 @@ def test_session_holds_only_its_client_two_sockets(two_sockets, mode):
     systemd or -L twice (and a leaked listening socket on fd 77): no
     listening socket in the session of either port -- neither its own
     port's nor the other's."""
-    leak = socket.socket()
-    leak.bind(("127.0.0.1", 0))
-    leak.listen(8)
-    leakfd = os.dup2(leak.fileno(), 77, inheritable=True)
+    leak, leakfd = extra_listener()
     try:
         g = two_sockets(evil=True, pass_fds=(leakfd,), mode=mode)
         c = g.connect()
-        ok, pid = evil(c, "PID")
-        assert ok, pid
-        ok, fds = evil(c, "FDS")
-        assert ok, fds
-        check_only_client(fds, "session")
-        assert_no_listening_socket(int(pid))
+        session_holds_only_its_client(c)
         # Clients waiting on both ports: the session can take neither.
         waiting = [helpers.Client(g.port), helpers.Client(g.port2)]
         ok, acc = evil(c, "ACCEPT")
