@@ -100,13 +100,17 @@ def expect_select_and_logout(c, sel="b", out="c", exists=0):
     c.assert_closed()
 
 
-def slow_read_to_close(c, timeout=20.0, chunk=32768, pause=0.002):
+def slow_read_to_close(c, timeout=20.0, chunk=32768, pause=0.002, half_close_when=None):
     """Read to EOF like a slow client: at most `chunk` bytes at a time,
-    with a pause after each read."""
+    with a pause after each read.  With `half_close_when`, shut down the
+    write side as soon as that function first returns true."""
     deadline = time.monotonic() + timeout
     out = [c.buf]
     c.buf = b""
     while True:
+        if half_close_when and half_close_when():
+            c.shutdown_write()
+            half_close_when = None
         remaining = deadline - time.monotonic()
         assert remaining > 0, "connection still open after %d bytes" % sum(map(len, out))
         r, _, _ = select.select([c.sock], [], [], remaining)
@@ -455,17 +459,24 @@ def test_half_close_with_large_transfers(start_proxy, dovecot):
     assert tagged(lines, "b").startswith(b"b OK [APPENDUID "), lines
     assert [open(f, "rb").read() for f in maildir_messages(dovecot, "alice")] == \
         [msg.replace(b"\r\n", b"\n")]
-    # Backend to client: two FETCHes of it and LOGOUT, then EOF, and a
-    # client slow to read: Dovecot has written everything and closed while
-    # much of it still waits in imapgate and the socket buffers.  (Three
-    # rounds: how much is still waiting at that moment varies.)
+    # Backend to client: two FETCHes of it and LOGOUT, and a client slow
+    # to read: Dovecot has written everything and closed while much of it
+    # still waits in imapgate and the socket buffers; then the client
+    # shuts down its write side too.  (Three rounds: how much is still
+    # waiting at that moment varies.)  The client half-closes only once
+    # Dovecot has logged the session out: Dovecot itself drops a session
+    # whose input ends while a FETCH waits for output ("Connection closed
+    # ... state=wait-output"), which once made this test fail on bytes
+    # imapgate never received.
     lit = b"* 1 FETCH (BODY[] {%d}\r\n" % len(msg) + msg + b")\r\n"
     for _ in range(3):
+        mark = dovecot.log_size()
         c = g.connect(timeout=20)
         c.send(b"a LOGIN alice secret\r\nb SELECT INBOX\r\n"
                b"c FETCH 1 (BODY.PEEK[])\r\nd FETCH 1 (BODY.PEEK[])\r\ne LOGOUT\r\n")
-        c.shutdown_write()
-        data = slow_read_to_close(c, timeout=20)
+        data = slow_read_to_close(
+            c, timeout=20,
+            half_close_when=lambda: "Disconnected: Logged out" in dovecot.log(mark))
         assert data.count(lit) == 2, (len(data), "reset" if c.reset else "fin",
                                       data[:300], data[-300:], g.log()[-600:])
         lines = data.replace(lit, b"").split(b"\r\n")
