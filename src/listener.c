@@ -68,11 +68,29 @@ enum slot_state {
 
 struct slot {
 	_Atomic uint32_t state;
-	_Atomic uint64_t key[2];	/* cidr_source_key(), as two words */
 	pid_t	pid;			/* the listener's alone */
+	_Atomic uint64_t key[2];	/* cidr_source_key(), as two words */
 };
 
-static struct slot *table;	/* MAP_SHARED, nslots */
+/*
+ * The shared mapping: the slots, and how many of them from the first
+ * can be in use.  The listener takes the lowest free slot and raises
+ * `used` before it forks the slot's process, so a count scans only
+ * [0, used): a few slots, one page, not all max_connections of them
+ * (issue 14: admit() was 2 % of a -L login, and the pages it faulted in).
+ * A count that read `used` before a later slot was added missed a
+ * process forked after its own publish, and that process's count, made
+ * after its publish, sees this one: still no pair where neither sees
+ * the other.
+ */
+struct shared {
+	_Atomic uint32_t used;
+	uint32_t pad;
+	struct slot slot[];
+};
+
+static struct shared *shm;	/* MAP_SHARED */
+static struct slot *table;	/* shm->slot, nslots */
 static size_t nslots;
 static struct slot *mine;	/* in a connection process */
 static int max_connections;	/* the configuration's, or less */
@@ -80,6 +98,12 @@ static struct timespec born;	/* of this spare */
 /* [0] the children's (read), [1] the listener's alone (write). */
 static int gen_pipe[2] = { -1, -1 }, stop_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t got_hup, got_term;
+
+static size_t
+shared_size(void)
+{
+	return sizeof(struct shared) + nslots * sizeof(struct slot);
+}
 
 int
 listener_open(const char *spec, char *err, size_t errsize)
@@ -130,14 +154,19 @@ spare_gone(pid_t *spare, int n, pid_t pid)
 static void
 slot_free(pid_t pid)
 {
-	size_t i;
+	size_t i, used = atomic_load(&shm->used);
 
-	for (i = 0; i < nslots; i++)
+	for (i = 0; i < used; i++)
 		if (table[i].pid == pid) {
 			table[i].pid = 0;
 			atomic_store(&table[i].state, SLOT_FREE);
-			return;
+			break;
 		}
+	/* Free slots count for nothing: the scans may stop before them.
+	 * (A slot has a pid from its fork to its reaping, both here.) */
+	while (used > 0 && table[used - 1].pid == 0)
+		used--;
+	atomic_store(&shm->used, (uint32_t)used);
 }
 
 static struct slot *
@@ -149,6 +178,9 @@ slot_take(void)
 		if (table[i].pid == 0 &&
 		    atomic_load(&table[i].state) == SLOT_FREE) {
 			atomic_store(&table[i].state, SLOT_SPARE);
+			/* Before the fork: every later count scans it. */
+			if (i >= atomic_load(&shm->used))
+				atomic_store(&shm->used, (uint32_t)i + 1);
 			return &table[i];
 		}
 	return NULL;
@@ -263,10 +295,11 @@ listener_run(const struct config **cfgp, int lfd,
 	max_connections = connections_possible(*cfgp);
 	/* Spares are not connections: they wait on top of the limit. */
 	nslots = (size_t)max_connections + LISTEN_SPARES;
-	table = mmap(NULL, nslots * sizeof(*table), PROT_READ | PROT_WRITE,
+	shm = mmap(NULL, shared_size(), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (table == MAP_FAILED)
+	if (shm == MAP_FAILED)
 		log_fatal("mmap: %s", strerror(errno));
+	table = shm->slot;
 	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0 ||
 	    pipe2(gen_pipe, O_CLOEXEC) < 0 || pipe2(stop_pipe, O_CLOEXEC) < 0)
 		log_fatal("pipe: %s", strerror(errno));
@@ -398,10 +431,10 @@ static void
 count(const uint64_t key[2], int *source, int *preauth, int *conns)
 {
 	uint32_t st;
-	size_t i;
+	size_t i, used = atomic_load(&shm->used);
 
 	*source = *preauth = *conns = 0;
-	for (i = 0; i < nslots; i++) {
+	for (i = 0; i < used && i < nslots; i++) {
 		st = atomic_load(&table[i].state);
 		if (st == SLOT_PREAUTH) {
 			(*preauth)++;
@@ -510,8 +543,9 @@ listener_forget(void)
 	if (stop_pipe[0] >= 0)
 		close(stop_pipe[0]);
 	gen_pipe[0] = stop_pipe[0] = -1;
-	if (table != NULL)
-		(void)munmap(table, nslots * sizeof(*table));
+	if (shm != NULL)
+		(void)munmap(shm, shared_size());
+	shm = NULL;
 	table = NULL;
 	mine = NULL;
 }

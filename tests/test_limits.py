@@ -129,6 +129,8 @@ def test_max_connections(start_gate):
     c.read_until_tagged("b")
     c.close()
     assert helpers.wait_for(lambda: _try_greeting(g, "127.0.0.4", clients), timeout=3), g.log()
+    # Full again: the limit still holds after processes came and went.
+    refused(g, "127.0.0.5", BYE_BUSY)
     close_all(clients)
 
 
